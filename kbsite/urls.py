@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from kbsite.api import api
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="kb:files", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+]
+
+try:
+    import knowledge.urls  # noqa: F401
+
+    urlpatterns.insert(1, path("kb/", include("knowledge.urls")))
+except ModuleNotFoundError:  # the browser UI module is added separately
+    urlpatterns[0] = path("", RedirectView.as_view(url="/admin/", permanent=False))
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.STATIC_URL)

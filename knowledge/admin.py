@@ -1,0 +1,102 @@
+"""Django admin for tenant data. Non-superusers see only their own tenants' rows, and every
+change goes through the same services as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from knowledge import ingestion, models, services
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    tenant_field = "tenant"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        user: Any = request.user
+        if user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.tenant_field}__memberships__user": user,
+                            f"{self.tenant_field}__memberships__role": models.Role.ADMIN}).distinct()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        user: Any = request.user
+        return bool(user.is_active and user.is_staff)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        user: Any = request.user
+        return bool(user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user: Any = request.user
+        return bool(user.is_superuser)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user: Any = request.user
+        return bool(user.is_superuser)
+
+
+@admin.register(models.Tenant)
+class TenantAdmin(TenantScopedAdmin):
+    list_display = ("slug", "name", "retrieval_enabled", "embeddings_enabled", "embedding_tokens_used", "created_at")
+    search_fields = ("slug", "name")
+    readonly_fields = ("embedding_tokens_used", "policy_version", "created_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = admin.ModelAdmin.get_queryset(self, request)
+        user: Any = request.user
+        if user.is_superuser:
+            return qs
+        return qs.filter(memberships__user=user).distinct()
+
+
+@admin.register(models.Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ("user", "tenant", "role", "last_selected_at")
+    list_filter = ("role",)
+    search_fields = ("user__username", "tenant__slug")
+
+
+@admin.register(models.ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ("prefix", "name", "tenant", "scopes", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "secret_hash", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for key in queryset:
+            services.apikey_revoke(key=key)
+        messages.success(request, f"revoked {queryset.count()} key(s)")
+
+
+@admin.register(models.Document)
+class DocumentAdmin(TenantScopedAdmin):
+    list_display = ("name", "tenant", "kind", "file_type", "size_bytes", "status", "chunk_count", "ingested_at")
+    list_filter = ("kind", "status", "source_kind")
+    search_fields = ("name",)
+    readonly_fields = [f.name for f in models.Document._meta.fields]
+    actions = ["reingest"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deletes go through services.document_delete (the KB files page)
+
+    @admin.action(description="Re-ingest selected documents")
+    def reingest(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for doc in queryset:
+            ingestion.request_ingestion(document=doc, trigger=models.Trigger.UI, force=True)
+        messages.success(request, f"queued {queryset.count()} document(s)")
+
+
+@admin.register(models.IngestJob)
+class IngestJobAdmin(TenantScopedAdmin):
+    list_display = ("id", "document", "tenant", "status", "trigger", "attempts", "created_at", "finished_at")
+    list_filter = ("status", "trigger")
+    readonly_fields = [f.name for f in models.IngestJob._meta.fields]

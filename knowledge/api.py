@@ -1,0 +1,132 @@
+"""KB management API (DESIGN §6): /api/v1/kb/… Thin: auth, then a selector or a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse, HttpRequest, HttpResponse
+from ninja import File, Form, Query, Router, Schema, Status
+from ninja.files import UploadedFile
+
+from kbsite.errors import NotFound
+from knowledge import auth, ingestion, models, schemas, selectors, services
+
+router = Router(tags=["KB files"])
+
+read_auth = auth.TenantAuth(scope="manage", roles=auth.READ_ROLES)
+write_auth = auth.TenantAuth(scope="manage", roles=auth.ADMIN_ROLES)
+
+
+class Page(Schema):
+    limit: int = 50
+    offset: int = 0
+
+    def bounds(self) -> tuple[int, int]:
+        limit = max(1, min(self.limit, 200))
+        offset = max(0, self.offset)
+        return offset, offset + limit
+
+
+class FileFilters(Page):
+    kind: models.Kind | None = None
+    status: models.DocStatus | None = None
+    search: str | None = None
+
+
+class JobFilters(Page):
+    status: models.JobStatus | None = None
+    document: int | None = None
+
+
+def _principal(request: HttpRequest) -> auth.Principal:
+    principal = request.auth  # type: ignore[attr-defined]
+    assert isinstance(principal, auth.Principal)
+    return principal
+
+
+@router.post("/files", response={201: schemas.UploadOut, 200: schemas.UploadOut}, auth=write_auth)
+def upload_file(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    kind: Form[models.Kind] = models.Kind.KNOWLEDGE,
+    auto_ingest: Form[bool] = True,
+) -> Status:
+    p = _principal(request)
+    result = services.document_upload(
+        tenant=p.tenant, fileobj=file, filename=file.name or "", kind=kind,
+        auto_ingest=auto_ingest, created_by=p.user,
+    )
+    doc: Any = result.document
+    doc.duplicate = result.duplicate
+    doc.ingestion = result.ingestion.outcome if result.ingestion else None
+    return Status(200 if result.duplicate else 201, doc)
+
+
+@router.get("/files", response=schemas.DocumentPage, auth=read_auth)
+def list_files(request: HttpRequest, filters: Query[FileFilters]) -> dict:
+    p = _principal(request)
+    qs = selectors.document_list(tenant=p.tenant, kind=filters.kind, status=filters.status, search=filters.search)
+    start, end = filters.bounds()
+    return {"items": list(qs[start:end]), "count": qs.count()}
+
+
+@router.get("/files/{document_id}", response=schemas.DocumentOut, auth=read_auth)
+def get_file(request: HttpRequest, document_id: int) -> models.Document:
+    return selectors.document_get(tenant=_principal(request).tenant, document_id=document_id)
+
+
+@router.get("/files/{document_id}/download", auth=read_auth)
+def download_file(request: HttpRequest, document_id: int) -> HttpResponse:
+    doc = selectors.document_get(tenant=_principal(request).tenant, document_id=document_id)
+    if not doc.file:
+        raise NotFound("this document has no stored file")
+    try:
+        handle = doc.file.open("rb")
+    except FileNotFoundError as exc:
+        raise NotFound("the stored file is missing") from exc
+    response = FileResponse(handle, as_attachment=True, filename=doc.name, content_type=doc.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@router.delete("/files/{document_id}", response={204: None}, auth=write_auth)
+def delete_file(request: HttpRequest, document_id: int) -> Status:
+    doc = selectors.document_get(tenant=_principal(request).tenant, document_id=document_id)
+    services.document_delete(document=doc)
+    return Status(204, None)
+
+
+@router.get("/files/{document_id}/chunks", response=schemas.ChunkPage, auth=read_auth)
+def file_chunks(request: HttpRequest, document_id: int, page: Query[Page]) -> dict:
+    qs = selectors.document_chunks(tenant=_principal(request).tenant, document_id=document_id)
+    start, end = page.bounds()
+    return {"items": list(qs[start:end]), "count": qs.count()}
+
+
+@router.post("/files/{document_id}/ingest", response={202: schemas.IngestOut}, auth=write_auth)
+def ingest_file(request: HttpRequest, document_id: int, body: schemas.IngestIn | None = None) -> Status:
+    p = _principal(request)
+    doc = selectors.document_get(tenant=p.tenant, document_id=document_id)
+    force = bool(body and body.force) or request.GET.get("force") in ("1", "true", "yes")
+    outcome = ingestion.request_ingestion(document=doc, trigger=models.Trigger.API, force=force)
+    return Status(202, {"outcome": outcome.outcome, "reason": outcome.reason, "job": outcome.job})
+
+
+@router.get("/ingest-jobs", response=schemas.JobPage, auth=read_auth, tags=["Ingest jobs"])
+def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> dict:
+    qs = selectors.job_list(tenant=_principal(request).tenant, status=filters.status, document_id=filters.document)
+    start, end = filters.bounds()
+    return {"items": list(qs[start:end]), "count": qs.count()}
+
+
+@router.get("/ingest-jobs/{job_id}", response=schemas.JobOut, auth=read_auth, tags=["Ingest jobs"])
+def get_job(request: HttpRequest, job_id: int) -> models.IngestJob:
+    return selectors.job_get(tenant=_principal(request).tenant, job_id=job_id)
+
+
+@router.post("/ingest-jobs/{job_id}/retry", response={202: schemas.IngestOut}, auth=write_auth, tags=["Ingest jobs"])
+def retry_job(request: HttpRequest, job_id: int) -> Status:
+    job = selectors.job_get(tenant=_principal(request).tenant, job_id=job_id)
+    outcome = ingestion.retry_job(job=job)
+    return Status(202, {"outcome": outcome.outcome, "reason": outcome.reason, "job": outcome.job})

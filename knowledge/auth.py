@@ -1,0 +1,96 @@
+"""Who is calling, for which tenant: API keys (Bearer) and logged-in members (session).
+
+No/invalid/revoked key → 401; a key without the scope, or a member without the role → 403.
+The tenant always comes from the key or the membership, never from the request body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest
+from ninja.utils import check_csrf
+
+from kbsite.errors import Forbidden
+from knowledge import apikeys, models
+
+READ_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT, models.Role.MEMBER})
+SUPPORT_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT})
+ADMIN_ROLES = frozenset({models.Role.ADMIN})
+TENANT_HEADER = "HTTP_X_KB_TENANT"
+
+
+@dataclass
+class Principal:
+    tenant: models.Tenant
+    api_key: models.ApiKey | None = None
+    user: Any = None
+    role: str = ""
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class TenantAuth:
+    """ninja auth callable: ``TenantAuth(scope="manage", roles=ADMIN_ROLES)``."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    def __init__(self, *, scope: str, roles: frozenset[str]) -> None:
+        self.scope = scope
+        self.roles = roles
+
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header:
+            return self._from_key(header)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return self._from_session(request, user)
+        return None
+
+    def _from_key(self, header: str) -> Principal | None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        key = apikeys.authenticate(token.strip())
+        if key is None:
+            return None
+        if self.scope not in key.scopes:
+            raise Forbidden(f"this API key lacks the '{self.scope}' scope")
+        return Principal(tenant=key.tenant, api_key=key, scopes=frozenset(key.scopes))
+
+    def _from_session(self, request: HttpRequest, user: Any) -> Principal | None:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            error = check_csrf(request)
+            if error:
+                raise Forbidden("CSRF check failed")
+        tenant, role = resolve_session_tenant(request, user)
+        if tenant is None:
+            raise Forbidden("you are not a member of any tenant")
+        if role not in self.roles and not user.is_superuser:
+            raise Forbidden(f"your role ({role or 'none'}) cannot do this")
+        return Principal(tenant=tenant, user=user, role=role or "superuser")
+
+
+def resolve_session_tenant(request: HttpRequest, user: Any) -> tuple[models.Tenant | None, str]:
+    """The tenant a logged-in user acts on: ``X-KB-Tenant``/``?tenant=`` if given (and theirs),
+    else the one they selected last."""
+    slug = request.META.get(TENANT_HEADER) or request.GET.get("tenant") or ""
+    memberships = models.Membership.objects.filter(user_id=user.pk).select_related("tenant")
+    if slug:
+        membership = memberships.filter(tenant__slug=slug).first()
+        if membership is not None:
+            return membership.tenant, membership.role
+        if user.is_superuser:
+            return models.Tenant.objects.filter(slug=slug).first(), ""
+        raise Forbidden("you are not a member of this tenant")
+    membership = memberships.order_by("-last_selected_at", "tenant__slug").first()
+    if membership is not None:
+        return membership.tenant, membership.role
+    if user.is_superuser:
+        return models.Tenant.objects.order_by("slug").first(), ""
+    return None, ""

