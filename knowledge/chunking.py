@@ -189,9 +189,9 @@ def _overlap_start(text: str, start: int, cut: int, overlap: int) -> int:
         if begin >= lowest and begin > start:
             return begin
     # Earliest word start.
-    match = _WORD_START.search(text, lowest - 1, cut)
-    if match and lowest <= match.end() < cut:
-        return match.end()
+    word = _WORD_START.search(text, lowest - 1, cut)
+    if word and lowest <= word.end() < cut:
+        return word.end()
     # No spaces: CJK text can start anywhere between two ideographs.
     for pos in range(lowest, cut):
         if _cjk_boundary(text, pos):

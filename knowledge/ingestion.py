@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.utils import timezone
 
@@ -328,8 +328,10 @@ def _ingest(*, job: models.IngestJob, stats: _Stats) -> None:
             vectors, tokens, model_name = _embed(contexts)
     stats.counts["embedding_tokens"] = tokens
     with stats.stage("store"):
-        _store(job=job, drafts=drafts, vectors=vectors, model_name=model_name, title=title,
-               tokens=tokens, stats=stats, contexts=contexts)
+        stored = _store(job=job, drafts=drafts, vectors=vectors, model_name=model_name, title=title,
+                        tokens=tokens, stats=stats)
+    if stored:  # record the store stage's own timing too
+        models.IngestJob.objects.filter(pk=job.pk, status=models.JobStatus.READY).update(stats=stats.as_json())
 
 
 def _embed(texts: list[str]) -> tuple[list[list[float]], int, str]:
@@ -353,8 +355,8 @@ def _embed(texts: list[str]) -> tuple[list[list[float]], int, str]:
 
 def _store(
     *, job: models.IngestJob, drafts: list[Any], vectors: list[list[float]] | None, model_name: str,
-    title: str, tokens: int, stats: _Stats, contexts: list[str],
-) -> None:
+    title: str, tokens: int, stats: _Stats,
+) -> bool:
     now = timezone.now()
     with transaction.atomic():
         doc = models.Document.objects.select_for_update().filter(pk=job.document_id, tenant_id=job.tenant_id).first()
@@ -363,7 +365,7 @@ def _store(
         ).exists()
         if doc is None or not still_ours:
             logger.info("job %s lost its claim or document; discarding its work", job.pk)
-            return
+            return False
         models.Chunk.objects.filter(tenant_id=doc.tenant_id, document_id=doc.pk).delete()
         rows = []
         for i, draft in enumerate(drafts):
@@ -398,6 +400,7 @@ def _store(
             embedding_model=model_name, stats=stats.as_json(), error="",
         )
     logger.info("ingest job %s ready: %s chunks", job.pk, len(rows))
+    return True
 
 
 def _embed_missing(*, job: models.IngestJob, stats: _Stats) -> None:
@@ -492,7 +495,6 @@ def reap_stale_jobs() -> dict[str, int]:
     Also re-sends queued jobs that have waited far too long (their task was lost): a
     duplicate task is harmless because only one can claim the job.
     """
-    close_old_connections()
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.KB_INGEST_STALE_SECONDS)
     requeued = failed = resent = 0

@@ -53,14 +53,21 @@ class ApiClient:
 
     def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
         return self.client.post(
-            path, json if json is not None else {}, content_type="application/json", headers=self._headers(headers)
+            path,
+            json if json is not None else {},
+            content_type="application/json",
+            headers=self._headers(headers),
         )
 
     def delete(self, path: str, headers: dict[str, str] | None = None) -> Any:
         return self.client.delete(path, headers=self._headers(headers))
 
     def upload(
-        self, data: bytes, name: str = "notes.txt", kind: str = "knowledge", auto_ingest: bool = True,
+        self,
+        data: bytes,
+        name: str = "notes.txt",
+        kind: str = "knowledge",
+        auto_ingest: bool = True,
         headers: dict[str, str] | None = None,
     ) -> Any:
         fh = io.BytesIO(data)
@@ -84,8 +91,12 @@ def other_tenant(db: Any) -> models.Tenant:
 
 @pytest.fixture
 def make_user(db: Any, django_user_model: Any) -> Callable[..., Any]:
-    def make(username: str, *, tenant: models.Tenant | None = None, role: str = "admin", **extra: Any) -> Any:
-        user = django_user_model.objects.create_user(username=username, password="pw-" + username, **extra)
+    def make(
+        username: str, *, tenant: models.Tenant | None = None, role: str = "admin", **extra: Any
+    ) -> Any:
+        user = django_user_model.objects.create_user(
+            username=username, password="pw-" + username, **extra
+        )
         if tenant is not None:
             services.membership_set(tenant=tenant, user=user, role=role)
         return user
@@ -105,7 +116,9 @@ def support_member(make_user: Callable[..., Any], tenant: models.Tenant) -> Any:
 
 @pytest.fixture
 def manage_key(tenant: models.Tenant) -> str:
-    return services.apikey_create(tenant=tenant, scopes=["manage", "retrieve"], name="test").plaintext
+    return services.apikey_create(
+        tenant=tenant, scopes=["manage", "retrieve"], name="test"
+    ).plaintext
 
 
 @pytest.fixture
@@ -115,7 +128,9 @@ def retrieve_key(tenant: models.Tenant) -> str:
 
 @pytest.fixture
 def other_manage_key(other_tenant: models.Tenant) -> str:
-    return services.apikey_create(tenant=other_tenant, scopes=["manage", "retrieve"], name="other").plaintext
+    return services.apikey_create(
+        tenant=other_tenant, scopes=["manage", "retrieve"], name="other"
+    ).plaintext
 
 
 @pytest.fixture
@@ -141,7 +156,9 @@ def run_jobs(db: Any) -> Callable[[], list[str]]:
         results = []
         for _ in range(100):
             pending = list(
-                models.IngestJob.objects.filter(status=models.JobStatus.QUEUED).values_list("pk", flat=True)
+                models.IngestJob.objects.filter(status=models.JobStatus.QUEUED).values_list(
+                    "pk", flat=True
+                )
             )
             if not pending:
                 break
@@ -152,7 +169,9 @@ def run_jobs(db: Any) -> Callable[[], list[str]]:
 
 
 @pytest.fixture
-def ingest_text(tenant: models.Tenant, run_jobs: Callable[[], list[str]]) -> Callable[..., models.Document]:
+def ingest_text(
+    tenant: models.Tenant, run_jobs: Callable[[], list[str]]
+) -> Callable[..., models.Document]:
     """Upload text as a document of ``tenant`` (or another) and ingest it synchronously."""
 
     def ingest(
@@ -172,3 +191,118 @@ def eval_dir() -> Iterator[Path]:
     if not EVAL_DIR.is_dir():
         pytest.skip("../shared/eval is not available")
     yield EVAL_DIR
+
+
+class Worker:
+    """A real ``manage.py qcluster`` process on the test database."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.proc: Any = None
+
+    def start(self) -> Worker:
+        import subprocess
+        import sys
+
+        root = Path(__file__).resolve().parents[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, str(root / "manage.py"), "qcluster"],
+            cwd=root,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return self
+
+    def kill(self, sig: int | None = None) -> None:
+        import os
+        import signal
+
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if sig == signal.SIGKILL:  # the whole cluster dies at once, as in a crash
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            return
+        self.proc.send_signal(signal.SIGTERM)  # the cluster's own graceful stop
+        try:
+            self.proc.wait(timeout=15)
+        except Exception:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@pytest.fixture
+def worker_env(transactional_db: Any) -> dict[str, str]:
+    """Environment for a worker process sharing this test's database."""
+    import os
+
+    from django.db import connection
+
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "KB_DB_NAME": connection.settings_dict["NAME"],
+        "KB_DATA_DIR": str(settings.KB_DATA_DIR),
+        "KB_EMBEDDING_PROVIDER": settings.KB_EMBEDDING_PROVIDER,
+        "KB_RETRIEVAL_ENABLED": "1",
+        "KB_INGEST_HEARTBEAT_SECONDS": "1",
+        "KB_WORKERS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def worker(worker_env: dict[str, str]) -> Iterator[Worker]:
+    """A running django-q2 worker (qcluster) for tests whose behaviour depends on it."""
+    handle = Worker(worker_env).start()
+    yield handle
+    handle.kill()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.2) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def login(db: Any) -> Callable[..., Client]:
+    """A Django test client logged in as ``user`` (browser-page tests); CSRF enforced on request."""
+
+    def make(user: Any, *, enforce_csrf: bool = False) -> Client:
+        client = Client(enforce_csrf_checks=enforce_csrf)
+        client.force_login(user)
+        return client
+
+    return make
+
+
+# --- retrieval and recall audit (issue 4) ---------------------------------------------------
+
+
+@pytest.fixture
+def retrieval_on(settings: Any) -> Iterator[Any]:
+    """KB_RETRIEVAL_ENABLED=1, with the in-process retrieval caches empty before and after."""
+    from knowledge import retrieval
+
+    settings.KB_RETRIEVAL_ENABLED = True
+    retrieval.clear_caches()
+    yield settings
+    retrieval.clear_caches()
+
+
+@pytest.fixture
+def retrieve_api(retrieve_key: str) -> ApiClient:
+    """An API client with a key of scope ``retrieve`` only (the voice router's key)."""
+    return ApiClient(retrieve_key)

@@ -179,11 +179,11 @@ def test_it_merges_small_consecutive_sections_under_the_same_heading() -> None:
 def test_it_records_the_page_each_chunk_starts_on() -> None:
     sections = [Section(prose(14, start=p), page=p) for p in range(1, 6)]
     drafts = chunking.chunk_sections(sections, size=500, overlap=0)
-    pages = [d.page for d in drafts]
+    pages = [d.page or 0 for d in drafts]
     assert pages == sorted(pages)
     assert pages[0] == 1 and pages[-1] == 5
-    for draft in drafts:
-        page_text = sections[draft.page - 1].text  # type: ignore[operator]
+    for draft, page in zip(drafts, pages, strict=True):
+        page_text = sections[page - 1].text
         assert draft.text.split("\n\n")[0][:50] in page_text
 
 

@@ -28,7 +28,9 @@ def _docx_bytes(text: str = "Parking is free behind the building.") -> bytes:
 
 
 def test_it_uploads_a_text_file_and_returns_the_document(api: Any, tenant: models.Tenant) -> None:
-    response = api.upload(b"We are open Monday to Friday, 8 to 5.", name="hours.txt", auto_ingest=False)
+    response = api.upload(
+        b"We are open Monday to Friday, 8 to 5.", name="hours.txt", auto_ingest=False
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["name"] == "hours.txt"
@@ -38,7 +40,15 @@ def test_it_uploads_a_text_file_and_returns_the_document(api: Any, tenant: model
     assert len(body["sha256"]) == 64
     assert body["status"] == "uploaded"
     assert body["duplicate"] is False
-    for field in ("id", "ingest_error", "ingested_at", "chunk_count", "source_kind", "created_at", "updated_at"):
+    for field in (
+        "id",
+        "ingest_error",
+        "ingested_at",
+        "chunk_count",
+        "source_kind",
+        "created_at",
+        "updated_at",
+    ):
         assert field in body
     doc = models.Document.objects.get(pk=body["id"])
     assert doc.tenant == tenant
@@ -52,14 +62,18 @@ def test_it_uploads_a_text_file_and_returns_the_document(api: Any, tenant: model
         (b"<!doctype html><html><body><p>Hi</p></body></html>", "page.html", "html", "text/html"),
         (PDF_BYTES, "doc.pdf", "pdf", "application/pdf"),
         (
-            _docx_bytes(), "doc.docx", "docx",
+            _docx_bytes(),
+            "doc.docx",
+            "docx",
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         ),
         ("Caf\u00e9 ouvert le samedi".encode("cp1252"), "legacy.txt", "txt", "text/plain"),
         ("\ufeffHours: 9-5".encode("utf-16"), "utf16.txt", "txt", "text/plain"),
     ],
 )
-def test_it_detects_the_type_from_the_content(api: Any, data: bytes, name: str, file_type: str, content_type: str) -> None:
+def test_it_detects_the_type_from_the_content(
+    api: Any, data: bytes, name: str, file_type: str, content_type: str
+) -> None:
     response = api.upload(data, name=name, auto_ingest=False)
     assert response.status_code == 201, response.content
     assert response.json()["file_type"] == file_type
@@ -82,7 +96,9 @@ def test_it_ignores_the_extension_when_the_content_disagrees(api: Any) -> None:
         (bytes(range(256)) * 4, "not text"),
     ],
 )
-def test_it_refuses_binary_and_unsupported_files_with_a_reason(api: Any, data: bytes, reason: str) -> None:
+def test_it_refuses_binary_and_unsupported_files_with_a_reason(
+    api: Any, data: bytes, reason: str
+) -> None:
     response = api.upload(data, name="x.txt")
     assert response.status_code == 415
     assert reason in response.json()["detail"]
@@ -138,7 +154,9 @@ def test_the_same_bytes_again_return_the_existing_document(api: Any) -> None:
     assert models.IngestJob.objects.count() == 0
 
 
-def test_another_tenant_uploading_the_same_bytes_gets_its_own_document(api: Any, other_api: Any) -> None:
+def test_another_tenant_uploading_the_same_bytes_gets_its_own_document(
+    api: Any, other_api: Any
+) -> None:
     mine = api.upload(b"Same bytes.", auto_ingest=False).json()
     theirs = other_api.upload(b"Same bytes.", auto_ingest=False)
     assert theirs.status_code == 201
@@ -163,7 +181,9 @@ def test_it_lists_files_with_filters_and_pagination(api: Any) -> None:
     listing = api.get("/api/v1/kb/files").json()
     assert listing["count"] == 4
     assert api.get("/api/v1/kb/files", {"kind": "policy"}).json()["count"] == 1
-    assert api.get("/api/v1/kb/files", {"search": "fact1"}).json()["items"][0]["name"] == "fact1.txt"
+    assert (
+        api.get("/api/v1/kb/files", {"search": "fact1"}).json()["items"][0]["name"] == "fact1.txt"
+    )
     assert api.get("/api/v1/kb/files", {"status": "ready"}).json()["count"] == 0
     page = api.get("/api/v1/kb/files", {"limit": 2, "offset": 2}).json()
     assert page["count"] == 4 and len(page["items"]) == 2
@@ -171,7 +191,9 @@ def test_it_lists_files_with_filters_and_pagination(api: Any) -> None:
 
 
 def test_it_gets_and_downloads_a_file_with_its_original_name(api: Any) -> None:
-    doc = api.upload("Öffnungszeiten: 9–17".encode(), name='Öffnungs "zeiten".txt', auto_ingest=False).json()
+    doc = api.upload(
+        "Öffnungszeiten: 9–17".encode(), name='Öffnungs "zeiten".txt', auto_ingest=False
+    ).json()
     got = api.get(f"/api/v1/kb/files/{doc['id']}")
     assert got.status_code == 200 and got.json()["id"] == doc["id"]
     download = api.get(f"/api/v1/kb/files/{doc['id']}/download")
@@ -184,7 +206,9 @@ def test_it_gets_and_downloads_a_file_with_its_original_name(api: Any) -> None:
     assert "\n" not in disposition
 
 
-def test_delete_removes_the_document_its_chunks_and_its_file(api: Any, ingest_text: Any, tenant: models.Tenant) -> None:
+def test_delete_removes_the_document_its_chunks_and_its_file(
+    api: Any, ingest_text: Any, tenant: models.Tenant
+) -> None:
     doc = ingest_text("# Parking\n\nFree parking behind the building.", name="parking.md")
     assert doc.status == "ready" and models.Chunk.objects.filter(document=doc).exists()
     path = doc.file.path
@@ -250,7 +274,9 @@ def test_keys_are_stored_hashed_and_record_last_use(tenant: models.Tenant) -> No
     ("method", "suffix"),
     [("get", ""), ("get", "/download"), ("get", "/chunks"), ("delete", ""), ("post", "/ingest")],
 )
-def test_another_tenants_document_is_404_and_untouched(api: Any, other_api: Any, method: str, suffix: str) -> None:
+def test_another_tenants_document_is_404_and_untouched(
+    api: Any, other_api: Any, method: str, suffix: str
+) -> None:
     theirs = other_api.upload(b"their secret hours", auto_ingest=False).json()
     response = getattr(api, method)(f"/api/v1/kb/files/{theirs['id']}{suffix}")
     assert response.status_code == 404
@@ -269,7 +295,9 @@ def test_listing_never_shows_another_tenants_files(api: Any, other_api: Any) -> 
     assert len(names) == 1
 
 
-def test_a_logged_in_admin_uses_the_api_with_the_session(client: Any, admin_member: Any, tenant: models.Tenant) -> None:
+def test_a_logged_in_admin_uses_the_api_with_the_session(
+    client: Any, admin_member: Any, tenant: models.Tenant
+) -> None:
     from tests.conftest import ApiClient
 
     client.force_login(admin_member)
@@ -291,12 +319,16 @@ def test_a_support_member_can_read_but_not_write(client: Any, support_member: An
     assert models.Document.objects.count() == 0
 
 
-def test_a_user_of_another_tenant_cannot_pick_this_tenant(client: Any, make_user: Any, other_tenant: Any, tenant: Any) -> None:
+def test_a_user_of_another_tenant_cannot_pick_this_tenant(
+    client: Any, make_user: Any, other_tenant: Any, tenant: Any
+) -> None:
     from tests.conftest import ApiClient
 
     outsider = make_user("mallory", tenant=other_tenant, role="admin")
     client.force_login(outsider)
-    response = ApiClient(None, client=client).get("/api/v1/kb/files", headers={"X-KB-Tenant": tenant.slug})
+    response = ApiClient(None, client=client).get(
+        "/api/v1/kb/files", headers={"X-KB-Tenant": tenant.slug}
+    )
     assert response.status_code == 403
 
 

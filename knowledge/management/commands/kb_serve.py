@@ -50,7 +50,7 @@ class Command(BaseCommand):
         finally:
             for p in procs:
                 if p.poll() is None:
-                    os.killpg(p.pid, signal.SIGTERM)
+                    p.send_signal(signal.SIGTERM)  # each process's own graceful stop
             for p in procs:
                 try:
                     p.wait(timeout=20)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from ninja import Field, Schema
+
+
+class RecallFilters(Schema):
+    date_from: date | datetime | None = None
+    date_to: date | datetime | None = None
+    q: str | None = Field(None, max_length=500, description="Text in the query (raw or normalised) or caller")
+    session_id: str | None = Field(None, max_length=200)
+    source: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def bounds(self) -> tuple[int, int]:
+        limit = max(1, min(self.limit, 200))
+        offset = max(0, self.offset)
+        return offset, offset + limit
+
+
+class RecallSummaryOut(Schema):
+    id: int
+    created_at: datetime
+    source: str
+    is_test: bool
+    query: str
+    normalized_query: str
+    session_id: str
+    caller: str
+    top_k: int
+    retrieval_enabled: bool
+    embedding_model: str
+    legs: list[str]
+    result_count: int
+    top_documents: list[str]
+    timings_ms: dict[str, float]
+
+    @staticmethod
+    def resolve_result_count(obj: Any) -> int:
+        return len(obj.results or [])
+
+    @staticmethod
+    def resolve_top_documents(obj: Any) -> list[str]:
+        return [str(r.get("document_name", "")) for r in (obj.results or [])[:3]]
+
+
+class RecallHitOut(Schema):
+    chunk_id: int
+    document_id: int
+    document_name: str
+    chunk_index: int
+    text: str
+    score: float
+    heading: str = ""
+    page: int | None = None
+    vector_rank: int | None = None
+    lexical_rank: int | None = None
+    vector_similarity: float | None = None
+    lexical_score: float | None = None
+
+
+class RecallOut(RecallSummaryOut):
+    flags: dict[str, Any]
+    results: list[RecallHitOut]
+    policy_chunk_ids: list[int]
+    policy_text: str
+    policy_truncated: bool
+    api_key_id: int | None
+    user_id: int | None
+
+
+class RecallPage(Schema):
+    items: list[RecallSummaryOut]
+    count: int

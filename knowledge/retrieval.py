@@ -1,0 +1,717 @@
+"""Retrieval: the context bundle the voice router asks for on every caller turn (DESIGN §5).
+
+``retrieve()`` is the one entry point, used by the API (``POST /api/v1/retrieve``), the Dify
+endpoint and the browser's retrieval-test page. It
+
+1. checks the flags (``KB_RETRIEVAL_ENABLED`` and ``Tenant.retrieval_enabled``); when off it
+   runs no knowledge-base query at all and only writes the audit row;
+2. normalises the caller's words (``knowledge.querytext``);
+3. takes the tenant's policy block from an in-process cache keyed by
+   ``(tenant.id, tenant.policy_version)`` — the tenant row arrives with the API key, so a
+   warm call runs no policy query;
+4. embeds the query (LRU cache per provider and model, keyed by the normalised text);
+5. runs the hybrid search as ONE SQL statement: a vector leg (pgvector cosine) and a
+   lexical leg (Postgres full-text search), fused with weighted reciprocal rank fusion,
+   always ``WHERE tenant_id = %s`` (and scope/owner) inside the SQL;
+6. writes one ``RecallAudit`` row in the same transaction (one INSERT; the transaction
+   commits with ``synchronous_commit = off`` so the caller never waits for a WAL flush).
+
+Search design (figures in ``benchmarks/results/``):
+
+* **Vector leg.** Chunks of the current model only (``embedding_model``) and of its
+  dimension, with the same cast and predicate as the partial HNSW index
+  (``embedding::vector(384) … WHERE embedding_dim = 384``). HNSW filters *after* the index
+  scan, so a tenant holding a small share of the table would get fewer than ``top_k``
+  rows. Two measures, both needed: tenants with at most ``EXACT_SEARCH_MAX_CHUNKS``
+  chunks are searched exactly (btree on ``(tenant, kind)`` then a sort by distance — a
+  few ms, and exact), larger tenants use the HNSW index with pgvector 0.8 iterative scans
+  (``hnsw.iterative_scan = relaxed_order``, ``ef_search`` ≥ candidates,
+  ``max_scan_tuples`` scaled to the tenant's share). Should an index scan still come back
+  short, the leg is re-run exactly, so ``top_k`` is always honoured. The tenant's chunk
+  count is a bounded count (``LIMIT EXACT_SEARCH_MAX_CHUNKS + 1`` on the btree) cached
+  in-process for ``COUNT_TTL_SECONDS``.
+* **Lexical leg.** ``search_vector`` holds the title and heading at weight A and the
+  text at weight B ('english' config). Spoken queries are ORed term by term (an AND of
+  every word a caller says almost never matches), ranked with ``ts_rank_cd`` and length
+  normalisation; weights tuned on SciFact train.
+* **Fusion.** Weighted RRF ``Σ w_leg / (k + rank_leg)``; the ``score`` returned is that sum
+  divided by its maximum (rank 1 in every leg that ran), so it lies in 0..1.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from knowledge import embeddings, ingestion, models, querytext
+
+logger = logging.getLogger(__name__)
+
+MAX_TOP_K = 50
+# Tenants with at most this many knowledge chunks are searched exactly (see module doc).
+EXACT_SEARCH_MAX_CHUNKS = 20_000
+COUNT_TTL_SECONDS = 60.0
+POLICY_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Knobs of the hybrid search; the defaults are the measured choice (benchmarks/)."""
+
+    vector: bool = True
+    lexical: bool = True
+    candidates: int = 40  # rows taken from each leg before fusion
+    rrf_k: float = 60.0
+    vector_weight: float = 1.0
+    lexical_weight: float = 1.0
+    lexical_mode: str = "or"  # "or" | "and" (plainto) | "websearch"
+    rank_function: str = "ts_rank_cd"  # "ts_rank_cd" | "ts_rank"
+    rank_normalization: int = 1
+    rank_weights: tuple[float, float, float, float] = (0.1, 0.2, 0.4, 1.0)  # D, C, B, A
+    normalize_query: bool = True
+    exact_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS
+    force_mode: str = ""  # "" (choose), "exact" or "hnsw" — for benchmarks and tests
+
+
+DEFAULT_CONFIG = SearchConfig()
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    document_id: int
+    document_name: str
+    chunk_index: int
+    text: str
+    score: float  # fused, 0..1
+    heading: str = ""
+    page: int | None = None
+    vector_rank: int | None = None
+    lexical_rank: int | None = None
+    vector_similarity: float | None = None  # cosine similarity, when the vector leg found it
+    lexical_score: float | None = None  # ts_rank_cd, when the lexical leg found it
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "document_name": self.document_name,
+            "chunk_index": self.chunk_index,
+            "text": self.text,
+            "score": self.score,
+        }
+
+    def as_audit(self) -> dict[str, Any]:
+        return {
+            **self.as_response(),
+            "heading": self.heading,
+            "page": self.page,
+            "vector_rank": self.vector_rank,
+            "lexical_rank": self.lexical_rank,
+            "vector_similarity": self.vector_similarity,
+            "lexical_score": self.lexical_score,
+        }
+
+
+@dataclass(frozen=True)
+class PolicyBlock:
+    text: str = ""
+    chunk_ids: tuple[int, ...] = ()
+    truncated: bool = False
+
+    def as_response(self) -> dict[str, Any]:
+        return {"text": self.text, "chunk_ids": list(self.chunk_ids), "truncated": self.truncated}
+
+
+EMPTY_POLICY = PolicyBlock()
+
+
+@dataclass
+class SearchOutcome:
+    hits: list[Hit]
+    legs: list[str]
+    mode: str  # "exact" | "hnsw" | "" (no vector leg)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RetrievalResult:
+    tenant: models.Tenant
+    query: str
+    normalized_query: str
+    top_k: int
+    retrieval_enabled: bool
+    policy: PolicyBlock = EMPTY_POLICY
+    knowledge: list[Hit] = field(default_factory=list)
+    legs: list[str] = field(default_factory=list)
+    embedding_model: str = ""
+    flags: dict[str, Any] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    audit_id: int | None = None
+
+    def prompt(self) -> dict[str, str]:
+        instructions = ""
+        if self.policy.text:
+            instructions = (
+                f"Rules of {self.tenant.name} that you must always follow:\n{self.policy.text}"
+            )
+        context = ""
+        if self.knowledge:
+            parts = []
+            for n, hit in enumerate(self.knowledge, start=1):
+                source = hit.document_name + (f" — {hit.heading}" if hit.heading else "")
+                parts.append(f"[{n}] ({source})\n{hit.text}")
+            context = "Knowledge base excerpts, best match first:\n\n" + "\n\n".join(parts)
+        return {"instructions": instructions, "context": context}
+
+    def as_response(self) -> dict[str, Any]:
+        """The DESIGN §5 response body."""
+        return {
+            "retrieval_enabled": self.retrieval_enabled,
+            "tenant": self.tenant.slug,
+            "query": self.query,
+            "policy": self.policy.as_response(),
+            "knowledge": [hit.as_response() for hit in self.knowledge],
+            "prompt": self.prompt(),
+            "audit_id": self.audit_id,
+            "embedding_model": self.embedding_model,
+            "timings_ms": self.timings_ms,
+        }
+
+
+# --- flags -----------------------------------------------------------------------------
+
+
+def retrieval_enabled(tenant: models.Tenant) -> bool:
+    """The tenant's override when set, else the global KB_RETRIEVAL_ENABLED."""
+    if tenant.retrieval_enabled is not None:
+        return bool(tenant.retrieval_enabled)
+    return bool(settings.KB_RETRIEVAL_ENABLED)
+
+
+# --- caches ----------------------------------------------------------------------------
+
+
+class LRUCache:
+    """A small thread-safe LRU map (runserver and gunicorn threads share it)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            try:
+                value = self._data[key]
+            except KeyError:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.maxsize <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_query_vectors: LRUCache | None = None
+_query_vectors_lock = threading.Lock()
+_policy_blocks = LRUCache(POLICY_CACHE_SIZE)
+_tenant_counts = LRUCache(4096)
+
+
+def query_vector_cache() -> LRUCache:
+    global _query_vectors
+    size = int(settings.KB_QUERY_CACHE_SIZE)
+    cache = _query_vectors
+    if cache is None or cache.maxsize != size:
+        with _query_vectors_lock:
+            if _query_vectors is None or _query_vectors.maxsize != size:
+                _query_vectors = LRUCache(size)
+            cache = _query_vectors
+    return cache
+
+
+def clear_caches() -> None:
+    """Forget every in-process cache (tests; a model switch needs nothing: keys hold the model)."""
+    query_vector_cache().clear()
+    _policy_blocks.clear()
+    _tenant_counts.clear()
+
+
+def embed_query(provider: embeddings.EmbeddingProvider, text: str) -> tuple[list[float], bool]:
+    """(vector, cache hit). Keyed by provider, model and normalised text: a model change
+    can never serve a vector of the old model."""
+    cache = query_vector_cache()
+    key = (provider.name, provider.model, text)
+    vector = cache.get(key)
+    if vector is not None:
+        return vector, True
+    vector = provider.embed_query(text)
+    cache.put(key, vector)
+    return vector, False
+
+
+# --- policy block ----------------------------------------------------------------------
+
+POLICY_SQL = """
+SELECT c.id, c.document_id, c.heading, c.text
+FROM knowledge_chunk c
+JOIN knowledge_document d ON d.id = c.document_id AND d.tenant_id = c.tenant_id
+WHERE c.tenant_id = %s AND c.kind = 'policy' AND c.scope = 'tenant'
+ORDER BY d.created_at, d.id, c.chunk_index
+"""
+
+
+def policy_max_chars(tenant: models.Tenant) -> int:
+    return int(tenant.policy_max_chars or settings.KB_POLICY_MAX_CHARS)
+
+
+def policy_block(tenant: models.Tenant) -> tuple[PolicyBlock, bool]:
+    """(block, cache hit). Cached per (tenant id, policy_version, cap)."""
+    cap = policy_max_chars(tenant)
+    key = (tenant.pk, tenant.policy_version, cap)
+    block = _policy_blocks.get(key)
+    if block is not None:
+        return block, True
+    with connection.cursor() as cur:
+        cur.execute(POLICY_SQL, [tenant.pk])
+        rows = cur.fetchall()
+    block = build_policy_block(rows, cap)
+    _policy_blocks.put(key, block)
+    return block, False
+
+
+def _strip_overlap(previous: str, text: str, limit: int = 400) -> str:
+    """Drop the start of ``text`` that repeats the end of ``previous`` (chunk overlap)."""
+    longest = min(len(previous), len(text), limit)
+    for size in range(longest, 19, -1):
+        if previous.endswith(text[:size]):
+            return text[size:].lstrip()
+    return text
+
+
+def _cut(text: str, cap: int, *, words: bool) -> str:
+    """``text`` cut to at most ``cap`` characters at the last paragraph, sentence or line end
+    (a rule cut mid-sentence can say the opposite of the rule); at a word boundary only
+    when ``words`` is set. "" when no such boundary fits."""
+    if len(text) <= cap:
+        return text
+    head = text[: cap + 1]
+    # The latest paragraph, sentence or line end that fits; a word boundary as last resort.
+    ends = [m.start() for m in re.finditer(r"\n", head)]
+    ends += [m.end() for m in re.finditer(r"[.!?;](?=\s)", head)]
+    ends = [end for end in ends if 0 < end <= cap]
+    if ends:
+        return head[: max(ends)].rstrip()
+    if words:
+        spaces = [m.start() for m in re.finditer(r"\s", head) if 0 < m.start() <= cap]
+        return head[: max(spaces)].rstrip() if spaces else head[:cap].rstrip()
+    return ""
+
+
+def build_policy_block(rows: list[tuple[int, int, str, str]], cap: int) -> PolicyBlock:
+    """Join policy chunks (id, document id, heading, text) in order, without the overlap
+    between consecutive chunks, with a heading line when the heading changes; cap it."""
+    parts: list[str] = []
+    ids: list[int] = []
+    length = 0
+    truncated = False
+    prev_doc: int | None = None
+    prev_heading = ""
+    prev_text = ""
+    for chunk_id, document_id, heading, text in rows:
+        same_doc = document_id == prev_doc
+        body = (_strip_overlap(prev_text, text) if same_doc else text).strip()
+        heading = (heading or "").strip()
+        lead = f"{heading}:\n" if heading and (heading != prev_heading or not same_doc) else ""
+        prev_doc, prev_heading, prev_text = document_id, heading, text
+        if not body:
+            continue
+        piece = lead + body
+        sep = "\n\n" if parts else ""
+        if length + len(sep) + len(piece) > cap:
+            room = cap - length - len(sep) - len(lead)
+            cut = _cut(body, room, words=not parts) if room > 0 else ""
+            if cut:
+                parts.append(sep + lead + cut)
+                ids.append(chunk_id)
+            truncated = True
+            break
+        parts.append(sep + piece)
+        ids.append(chunk_id)
+        length += len(sep) + len(piece)
+    return PolicyBlock(text="".join(parts), chunk_ids=tuple(ids), truncated=truncated)
+
+
+# --- search ----------------------------------------------------------------------------
+
+_LEXICAL_CLEAN = re.compile(r"[^\w\s]+|_", re.UNICODE)
+
+
+def lexical_text(query: str) -> str:
+    """The query for plainto/websearch_to_tsquery: words only (no tsquery syntax can get
+    through, and hyphenated words become separate terms)."""
+    return " ".join(_LEXICAL_CLEAN.sub(" ", query).split())
+
+
+def _tsquery_sql(mode: str) -> str:
+    if mode == "and":
+        return "plainto_tsquery('english', %(lex)s)"
+    if mode == "websearch":
+        return "websearch_to_tsquery('english', %(lex)s)"
+    # OR of the stemmed terms: plainto_tsquery gives 'a' & 'b'; lexemes are quoted and
+    # the input holds only words, so swapping the operator is safe.
+    return "replace(plainto_tsquery('english', %(lex)s)::text, ' & ', ' | ')::tsquery"
+
+
+_SCOPE_SQL = "(c.scope = 'tenant' OR c.owner_id = %(user)s)"
+
+
+def _vector_cte(dim: int, exact: bool) -> str:
+    if exact:
+        # No cast: the HNSW expression index cannot serve this, so the planner takes the
+        # tenant's rows from the btree and sorts them by exact distance.
+        dist = "c.embedding <=> %(qvec)s::vector"
+    else:
+        dist = f"(c.embedding::vector({dim})) <=> %(qvec)s::vector({dim})"
+    return f"""
+vec AS MATERIALIZED (
+  SELECT id, dist, row_number() OVER (ORDER BY dist, id) AS rnk FROM (
+    SELECT c.id, {dist} AS dist
+    FROM knowledge_chunk c
+    WHERE c.tenant_id = %(tenant)s AND c.kind = 'knowledge' AND c.embedding_dim = {dim:d}
+      AND c.embedding_model = %(model)s AND {_SCOPE_SQL}
+    ORDER BY {dist}
+    LIMIT %(n)s
+  ) v
+)"""  # noqa: S608 - only an int and fixed SQL fragments are interpolated
+
+
+def _lexical_cte(config: SearchConfig) -> str:
+    fn = "ts_rank_cd" if config.rank_function == "ts_rank_cd" else "ts_rank"
+    weights = "{" + ",".join(f"{w:g}" for w in config.rank_weights) + "}"
+    return f"""
+lq AS (SELECT {_tsquery_sql(config.lexical_mode)} AS q),
+lex AS MATERIALIZED (
+  SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rnk FROM (
+    SELECT c.id, {fn}('{weights}'::float4[], c.search_vector, lq.q, {int(config.rank_normalization):d}) AS score
+    FROM knowledge_chunk c, lq
+    WHERE c.tenant_id = %(tenant)s AND c.kind = 'knowledge' AND {_SCOPE_SQL}
+      AND c.search_vector @@ lq.q
+    ORDER BY score DESC, c.id
+    LIMIT %(n)s
+  ) l
+)"""  # noqa: S608 - only numbers and fixed SQL fragments are interpolated
+
+
+def build_search_sql(*, dim: int | None, exact: bool, lexical: bool, config: SearchConfig) -> str:
+    """One statement: the legs that run, weighted RRF, then the top rows with their text."""
+    ctes = []
+    if dim is not None:
+        ctes.append(_vector_cte(dim, exact))
+    if lexical:
+        ctes.append(_lexical_cte(config))
+    if dim is not None and lexical:
+        fused = """
+fused AS (
+  SELECT COALESCE(v.id, l.id) AS id, v.rnk AS vrank, l.rnk AS lrank, v.dist, l.score AS lscore,
+         COALESCE(%(wv)s / (%(k)s + v.rnk), 0) + COALESCE(%(wl)s / (%(k)s + l.rnk), 0) AS rrf
+  FROM vec v FULL OUTER JOIN lex l ON l.id = v.id
+  ORDER BY rrf DESC, COALESCE(v.rnk, 1000000), COALESCE(l.rnk, 1000000)
+  LIMIT %(top_k)s
+)"""
+    elif dim is not None:
+        fused = """
+fused AS (
+  SELECT id, rnk AS vrank, NULL::bigint AS lrank, dist, NULL::float4 AS lscore,
+         %(wv)s / (%(k)s + rnk) AS rrf
+  FROM vec ORDER BY rnk LIMIT %(top_k)s
+)"""
+    else:
+        fused = """
+fused AS (
+  SELECT id, NULL::bigint AS vrank, rnk AS lrank, NULL::float8 AS dist, score AS lscore,
+         %(wl)s / (%(k)s + rnk) AS rrf
+  FROM lex ORDER BY rnk LIMIT %(top_k)s
+)"""
+    ctes.append(fused)
+    vcount = "(SELECT count(*) FROM vec)" if dim is not None else "0"
+    return (
+        "WITH "
+        + ",".join(ctes)
+        + f"""
+SELECT f.id, c.document_id, d.name, c.chunk_index, c.text, c.heading, c.page,
+       f.rrf, f.vrank, f.lrank, f.dist, f.lscore, {vcount} AS vcount
+FROM fused f
+JOIN knowledge_chunk c ON c.id = f.id
+JOIN knowledge_document d ON d.id = c.document_id
+WHERE c.tenant_id = %(tenant)s AND d.tenant_id = %(tenant)s
+ORDER BY f.rrf DESC, COALESCE(f.vrank, 1000000), COALESCE(f.lrank, 1000000)
+"""  # noqa: S608 - fixed SQL fragments only
+    )
+
+
+def tenant_chunk_count(tenant_id: int, *, limit: int) -> int:
+    """The tenant's knowledge chunk count, counted up to ``limit + 1`` (a bounded index-only
+    count), cached in-process for COUNT_TTL_SECONDS."""
+    key = (tenant_id, limit)
+    cached = _tenant_counts.get(key)
+    now = time.monotonic()
+    if cached is not None and cached[1] > now:
+        return int(cached[0])
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM knowledge_chunk "
+            "WHERE tenant_id = %s AND kind = 'knowledge' LIMIT %s) s",
+            [tenant_id, limit + 1],
+        )
+        row = cur.fetchone()
+    count = int(row[0]) if row else 0
+    _tenant_counts.put(key, (count, now + COUNT_TTL_SECONDS))
+    return count
+
+
+def _hnsw_settings(candidates: int, tenant_chunks: int) -> str:
+    ef = max(40, candidates * 2)
+    # Iterative scans stop after max_scan_tuples; scale it with how rare the tenant's rows
+    # are in the index (bounded: beyond that the exact fallback takes over).
+    total = _table_estimate()
+    share = tenant_chunks / total if total else 1.0
+    max_scan = int(min(200_000, max(20_000, candidates / max(share, 1e-6) * 4)))
+    return (
+        f"SET LOCAL hnsw.ef_search = {ef:d}; SET LOCAL hnsw.iterative_scan = relaxed_order; "
+        f"SET LOCAL hnsw.max_scan_tuples = {max_scan:d}"
+    )
+
+
+_table_estimate_cache: list[float] = [0.0, 0.0]  # [value, expires]
+
+
+def _table_estimate() -> int:
+    """The planner's row estimate for the chunk table (no scan), refreshed every minute."""
+    now = time.monotonic()
+    if _table_estimate_cache[1] > now:
+        return int(_table_estimate_cache[0])
+    with connection.cursor() as cur:
+        cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'knowledge_chunk'::regclass")
+        row = cur.fetchone()
+    value = max(0.0, float(row[0])) if row else 0.0
+    _table_estimate_cache[:] = [value, now + COUNT_TTL_SECONDS]
+    return int(value)
+
+
+def _vector_literal(vector: list[float]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+
+
+def search(
+    *,
+    tenant_id: int,
+    query: str,
+    vector: list[float] | None,
+    model: str = "",
+    top_k: int = 5,
+    user_id: int | None = None,
+    config: SearchConfig = DEFAULT_CONFIG,
+) -> SearchOutcome:
+    """Hybrid search over one tenant's knowledge chunks. ``query`` is the (normalised) text
+    for the lexical leg; ``vector`` the query embedding of ``model`` ("provider:model"), or
+    None for lexical only. Must run inside a transaction (it uses SET LOCAL)."""
+    started = time.perf_counter()
+    lex = lexical_text(query) if config.lexical else ""
+    use_lexical = bool(lex)
+    use_vector = vector is not None and config.vector and bool(model)
+    legs = (["vector"] if use_vector else []) + (["lexical"] if use_lexical else [])
+    if not legs:
+        return SearchOutcome(hits=[], legs=[], mode="", timings_ms={"search": 0.0})
+    n = max(config.candidates, top_k)
+    params: dict[str, Any] = {
+        "tenant": tenant_id, "user": user_id, "lex": lex, "model": model, "n": n, "top_k": top_k,
+        "k": float(config.rrf_k), "wv": float(config.vector_weight), "wl": float(config.lexical_weight),
+    }
+    dim = len(vector) if use_vector and vector is not None else None
+    mode = ""
+    rows: list[Any] = []
+    with connection.cursor() as cur:
+        if dim is not None:
+            assert vector is not None
+            params["qvec"] = _vector_literal(vector)
+            mode = config.force_mode
+            count = 0
+            if not mode:
+                count = tenant_chunk_count(tenant_id, limit=config.exact_max_chunks)
+                mode = "exact" if count <= config.exact_max_chunks else "hnsw"
+            if mode == "hnsw":
+                cur.execute(_hnsw_settings(n, count or config.exact_max_chunks))
+        sql = build_search_sql(dim=dim, exact=mode == "exact", lexical=use_lexical, config=config)
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+        if mode == "hnsw" and not config.force_mode and (not rows or rows[0][12] < n):
+            # An index scan can come back short (the tenant's rows are rare in the graph):
+            # rerun exactly, which always returns top_k when the tenant has them.
+            mode = "exact"
+            cur.execute(build_search_sql(dim=dim, exact=True, lexical=use_lexical, config=config), params)
+            rows = cur.fetchall()
+    hits = _hits(rows, legs=legs, config=config)
+    return SearchOutcome(
+        hits=hits, legs=legs, mode=mode,
+        timings_ms={"search": round((time.perf_counter() - started) * 1000, 2)},
+    )
+
+
+def _hits(rows: list[Any], *, legs: list[str], config: SearchConfig) -> list[Hit]:
+    best = 0.0
+    if "vector" in legs:
+        best += config.vector_weight / (config.rrf_k + 1)
+    if "lexical" in legs:
+        best += config.lexical_weight / (config.rrf_k + 1)
+    hits = []
+    for chunk_id, doc_id, name, index, text, heading, page, rrf, vrank, lrank, dist, lscore, _ in rows:
+        hits.append(Hit(
+            chunk_id=chunk_id, document_id=doc_id, document_name=name, chunk_index=index, text=text,
+            score=round(float(rrf) / best, 4) if best else 0.0, heading=heading or "", page=page,
+            vector_rank=int(vrank) if vrank is not None else None,
+            lexical_rank=int(lrank) if lrank is not None else None,
+            vector_similarity=round(1.0 - float(dist), 4) if dist is not None else None,
+            lexical_score=round(float(lscore), 4) if lscore is not None else None,
+        ))
+    return hits
+
+
+# --- the entry point -------------------------------------------------------------------
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
+
+
+def retrieve(
+    *,
+    tenant: models.Tenant,
+    query: str,
+    top_k: int = 5,
+    session_id: str = "",
+    caller: str = "",
+    source: str = "api",
+    api_key: models.ApiKey | None = None,
+    user: Any = None,
+    is_test: bool = False,
+    config: SearchConfig = DEFAULT_CONFIG,
+) -> RetrievalResult:
+    """The context bundle for one caller turn, audited. See the module docstring."""
+    from audit import services as audit_services
+
+    started = time.perf_counter()
+    top_k = max(1, min(int(top_k), MAX_TOP_K))
+    query = query.strip()
+    enabled = retrieval_enabled(tenant)
+    flags: dict[str, Any] = {
+        "retrieval_enabled": enabled,
+        "retrieval_enabled_source": "tenant" if tenant.retrieval_enabled is not None else "global",
+    }
+    result = RetrievalResult(
+        tenant=tenant, query=query, normalized_query="", top_k=top_k, retrieval_enabled=enabled, flags=flags,
+    )
+    user_id = getattr(user, "pk", None) if user is not None and getattr(user, "is_authenticated", False) else None
+    if not enabled:
+        # No knowledge-base query at all; the call is still audited.
+        result.timings_ms = {"embed": 0.0, "search": 0.0, "total": _ms(started)}
+        with transaction.atomic():
+            _fast_commit()
+            audit_started = time.perf_counter()
+            result.audit_id = audit_services.recall_record(
+                result=result, source=source, session_id=session_id, caller=caller,
+                api_key=api_key, user_id=user_id, is_test=is_test,
+            )
+        result.timings_ms["audit"] = _ms(audit_started)
+        return result
+
+    normalized = querytext.normalize(query) if config.normalize_query else query
+    result.normalized_query = normalized
+
+    timings: dict[str, float] = {}
+    vector: list[float] | None = None
+    model_key = ""
+    use_embeddings = ingestion.embeddings_enabled(tenant) and config.vector
+    flags["embeddings_enabled"] = ingestion.embeddings_enabled(tenant)
+    t = time.perf_counter()
+    if use_embeddings and normalized:
+        try:
+            provider = embeddings.get_provider()
+            vector, hit = embed_query(provider, normalized)
+            model_key = f"{provider.name}:{provider.model}"
+            result.embedding_model = provider.model
+            flags["query_cache"] = "hit" if hit else "miss"
+        except embeddings.EmbeddingError as exc:
+            # The caller is on the line: answer from the lexical leg rather than fail.
+            logger.warning("query embedding failed, lexical only: %s", exc.reason)
+            flags["vector_error"] = exc.reason
+    timings["embed"] = _ms(t)
+
+    with transaction.atomic():
+        _fast_commit()
+        t = time.perf_counter()
+        policy, policy_hit = policy_block(tenant)
+        timings["policy"] = _ms(t)
+        flags["policy_cache"] = "hit" if policy_hit else "miss"
+        outcome = search(
+            tenant_id=tenant.pk, query=normalized, vector=vector, model=model_key, top_k=top_k,
+            user_id=user_id, config=config,
+        )
+        timings["search"] = outcome.timings_ms["search"]
+        flags["vector_search"] = outcome.mode
+        result.policy = policy
+        result.knowledge = outcome.hits
+        result.legs = outcome.legs
+        timings["total"] = _ms(started)
+        result.timings_ms = {"embed": timings["embed"], "search": timings["search"],
+                             "policy": timings["policy"], "total": timings["total"]}
+        t = time.perf_counter()
+        result.audit_id = audit_services.recall_record(
+            result=result, source=source, session_id=session_id, caller=caller,
+            api_key=api_key, user_id=user_id, is_test=is_test,
+        )
+    result.timings_ms["audit"] = _ms(t)
+    result.timings_ms["total"] = _ms(started)
+    return result
+
+
+def _fast_commit() -> None:
+    """Commit this transaction without waiting for the WAL flush: only the audit row is
+    written, and losing the last few rows of a crash is better than making every caller
+    wait for an fsync (measured in benchmarks/bench_latency.py)."""
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL synchronous_commit = off")
+
+
+def with_config(**changes: Any) -> SearchConfig:
+    return replace(DEFAULT_CONFIG, **changes)

@@ -1,0 +1,219 @@
+"""Retrieval endpoints: ``POST /api/v1/retrieve`` (DESIGN §5, the voice router's call) and
+``POST /api/v1/dify/retrieval`` (Dify's External Knowledge API). Thin: auth, then
+``knowledge.retrieval.retrieve``.
+
+Both answer with a ``Server-Timing`` header (auth, embed, policy, search, audit,
+serialize, total in ms) so latency can be attributed from outside the process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Router, Schema
+from ninja.errors import ValidationError
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from knowledge import apikeys, auth, models, retrieval
+
+router = Router(tags=["Retrieval"])
+
+
+class _TimedAuth(auth.TenantAuth):
+    """TenantAuth that notes when the request reached us, so auth time is accounted for."""
+
+    def __call__(self, request: HttpRequest) -> auth.Principal | None:
+        request._kb_started = time.perf_counter()  # type: ignore[attr-defined]
+        return super().__call__(request)
+
+
+retrieve_auth = _TimedAuth(scope="retrieve", roles=auth.READ_ROLES)
+
+
+# --- schemas ----------------------------------------------------------------------------
+
+
+class RetrieveIn(Schema):
+    query: str = Field(..., min_length=1, max_length=4000)
+    top_k: int = Field(5, ge=1, le=retrieval.MAX_TOP_K)
+    session_id: str | None = Field(None, max_length=200)
+    caller: str | None = Field(None, max_length=200)
+
+
+class PolicyOut(Schema):
+    text: str
+    chunk_ids: list[int]
+    truncated: bool
+
+
+class KnowledgeOut(Schema):
+    chunk_id: int
+    document_id: int
+    document_name: str
+    chunk_index: int
+    text: str
+    score: float
+
+
+class PromptOut(Schema):
+    instructions: str
+    context: str
+
+
+class RetrieveOut(Schema):
+    retrieval_enabled: bool
+    tenant: str
+    query: str
+    policy: PolicyOut
+    knowledge: list[KnowledgeOut]
+    prompt: PromptOut
+    audit_id: int | None
+    embedding_model: str
+    timings_ms: dict[str, float]
+
+
+class DifyRetrievalSetting(BaseModel):
+    top_k: int = Field(5, ge=1, le=retrieval.MAX_TOP_K)
+    score_threshold: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class DifyRetrievalIn(BaseModel):
+    knowledge_id: str = Field(..., min_length=1, max_length=200)
+    query: str = Field(..., min_length=1, max_length=4000)
+    retrieval_setting: DifyRetrievalSetting = Field(default_factory=DifyRetrievalSetting)
+    metadata_condition: dict[str, Any] | None = None  # accepted, not applied
+
+
+class DifyRecord(Schema):
+    content: str
+    score: float
+    title: str
+    metadata: dict[str, Any]
+
+
+class DifyRecordsOut(Schema):
+    records: list[DifyRecord]
+
+
+class DifyErrorOut(Schema):
+    error_code: int
+    error_msg: str
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _json_response(request: HttpRequest, body: dict[str, Any], timings: dict[str, float], *, status: int = 200) -> HttpResponse:
+    t = time.perf_counter()
+    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    timings = dict(timings)
+    timings["serialize"] = round((time.perf_counter() - t) * 1000, 3)
+    started = getattr(request, "_kb_started", None)
+    if started is not None:
+        timings["server"] = round((time.perf_counter() - started) * 1000, 3)
+    response = HttpResponse(payload, status=status, content_type="application/json")
+    response["Server-Timing"] = ", ".join(f"{name};dur={value}" for name, value in timings.items())
+    return response
+
+
+def _stage_timings(result: retrieval.RetrievalResult, auth_ms: float) -> dict[str, float]:
+    return {"auth": auth_ms, **{k: v for k, v in result.timings_ms.items()}}
+
+
+# --- POST /retrieve -----------------------------------------------------------------------
+
+
+@router.post("/retrieve", response=RetrieveOut, auth=retrieve_auth, summary="Context bundle for one caller turn")
+def retrieve(request: HttpRequest, body: RetrieveIn) -> HttpResponse:
+    principal = request.auth  # type: ignore[attr-defined]
+    assert isinstance(principal, auth.Principal)
+    started = getattr(request, "_kb_started", time.perf_counter())
+    auth_ms = round((time.perf_counter() - started) * 1000, 3)
+    result = retrieval.retrieve(
+        tenant=principal.tenant, query=body.query, top_k=body.top_k,
+        session_id=body.session_id or "", caller=body.caller or "", source="api",
+        api_key=principal.api_key, user=principal.user,
+    )
+    return _json_response(request, result.as_response(), _stage_timings(result, auth_ms))
+
+
+# --- POST /dify/retrieval -------------------------------------------------------------------
+
+
+def _dify_error(code: int, message: str, status: int) -> HttpResponse:
+    return HttpResponse(
+        json.dumps({"error_code": code, "error_msg": message}), status=status, content_type="application/json"
+    )
+
+
+def _dify_key(request: HttpRequest) -> models.ApiKey | HttpResponse:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return _dify_error(1001, "Invalid Authorization header format. Expected 'Bearer <api-key>' format.", 403)
+    key = apikeys.authenticate(token)
+    if key is None or models.Scope.RETRIEVE not in key.scopes:
+        return _dify_error(1002, "Authorization failed", 403)
+    return key
+
+
+@router.post(
+    "/dify/retrieval",
+    auth=None,
+    response={200: DifyRecordsOut, 403: DifyErrorOut, 404: DifyErrorOut},
+    summary="Dify External Knowledge API",
+    description=(
+        "Dify's External Knowledge API. Register this service in Dify with the endpoint "
+        "`…/api/v1/dify` (Dify appends `/retrieval`), a `retrieve` API key, and the tenant "
+        "slug as the external knowledge ID. Errors use Dify's format: 1001 bad Authorization "
+        "header, 1002 invalid key (both 403), 2001 unknown knowledge base (404)."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": DifyRetrievalIn.model_json_schema()}},
+        }
+    },
+)
+def dify_retrieval(request: HttpRequest) -> HttpResponse:
+    # Auth is done here, not by ninja, so failures answer in Dify's error format.
+    request._kb_started = time.perf_counter()  # type: ignore[attr-defined]
+    key = _dify_key(request)
+    if isinstance(key, HttpResponse):
+        return key
+    auth_ms = round((time.perf_counter() - request._kb_started) * 1000, 3)  # type: ignore[attr-defined]
+    try:
+        body = DifyRetrievalIn.model_validate_json(request.body or b"{}")
+    except PydanticValidationError as exc:
+        errors = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise ValidationError(errors) from exc
+    tenant = key.tenant
+    if body.knowledge_id != tenant.slug:
+        return _dify_error(2001, "The knowledge does not exist", 404)
+    setting = body.retrieval_setting
+    result = retrieval.retrieve(
+        tenant=tenant, query=body.query, top_k=setting.top_k, source="dify", api_key=key,
+    )
+    records = [
+        {
+            "content": hit.text,
+            "score": hit.score,
+            "title": hit.document_name,
+            "metadata": {
+                "document_id": hit.document_id,
+                "chunk_id": hit.chunk_id,
+                "chunk_index": hit.chunk_index,
+                "heading": hit.heading,
+                "page": hit.page,
+                "audit_id": result.audit_id,
+            },
+        }
+        for hit in result.knowledge
+        if hit.score >= setting.score_threshold
+    ]
+    return _json_response(request, {"records": records}, _stage_timings(result, auth_ms))

@@ -1,0 +1,30 @@
+"""Browser pages under /kb/ (namespace "kb"). The recall audit pages live in audit.views."""
+
+from __future__ import annotations
+
+from django.urls import path
+from django.views.generic import RedirectView
+
+from audit import views as audit_views
+from knowledge import views
+
+app_name = "kb"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="kb:files", permanent=False), name="home"),
+    path("tenant/", views.tenant_switch, name="tenant_switch"),
+    path("files/", views.files, name="files"),
+    path("files/upload/", views.upload, name="upload"),
+    path("files/<int:pk>/", views.document_detail, name="document"),
+    path("files/<int:pk>/ingest/", views.document_ingest, name="document_ingest"),
+    path("files/<int:pk>/retry/", views.document_retry, name="document_retry"),
+    path("files/<int:pk>/delete/", views.document_delete, name="document_delete"),
+    path("files/<int:pk>/download/", views.document_download, name="document_download"),
+    path("jobs/", views.jobs, name="jobs"),
+    path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+    path("retrieval-test/", views.retrieval_test, name="retrieval_test"),
+    path("audit/", audit_views.recall_list, name="audit_list"),
+    path("audit/<int:pk>/", audit_views.recall_detail, name="audit_detail"),
+    path("keys/", views.keys, name="keys"),
+    path("keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),
+]

@@ -1,0 +1,475 @@
+"""Browser pages for tenant admins and support staff (Django admin look + htmx).
+
+Thin views: the tenant always comes from the logged-in user's memberships (``tenant_view``),
+reads go through selectors (other tenants' ids are 404), and every write goes through the
+same services as the API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, F
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from kbsite.errors import Forbidden, NotFound, ServiceError
+from knowledge import auth, checks, forms, ingestion, models, retrieval, selectors, services
+
+SITE_HEADER = "Knowledge base"
+SESSION_TENANT_KEY = "kb_tenant_id"  # superusers acting on a tenant they are not a member of
+IN_FLIGHT_DOC = frozenset({models.DocStatus.QUEUED, models.DocStatus.INGESTING})
+IN_FLIGHT_JOB = frozenset({models.JobStatus.QUEUED, models.JobStatus.RUNNING})
+RETRYABLE_JOB = frozenset({models.JobStatus.FAILED, models.JobStatus.SKIPPED})
+STAGE_ORDER = {name: i for i, name in enumerate(("read", "extract", "neutralize", "chunk", "embed", "store"))}
+FILES_PER_PAGE = 50
+CHUNKS_PER_PAGE = 25
+JOBS_PER_PAGE = 50
+
+# Sections of the top navigation, with the roles that may open them.
+NAV = (
+    ("files", "KB files", "kb:files", auth.READ_ROLES),
+    ("jobs", "Ingest jobs", "kb:jobs", auth.SUPPORT_ROLES),
+    ("retrieval", "Retrieval test", "kb:retrieval_test", auth.SUPPORT_ROLES),
+    ("audit", "Recall audit", "kb:audit_list", auth.SUPPORT_ROLES),
+    ("keys", "API keys", "kb:keys", auth.ADMIN_ROLES),
+)
+
+
+# --- Access ----------------------------------------------------------------------------------
+
+
+@dataclass
+class KbContext:
+    """Who is looking at which tenant, and with what role (superusers act as admins)."""
+
+    tenant: models.Tenant
+    role: str
+    tenants: list[models.Tenant] = field(default_factory=list)
+    is_superuser: bool = False
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in auth.ADMIN_ROLES
+
+    @property
+    def can_support(self) -> bool:
+        return self.role in auth.SUPPORT_ROLES
+
+    def allows(self, roles: Iterable[str]) -> bool:
+        return self.role in roles
+
+
+def resolve_context(request: HttpRequest) -> KbContext | None:
+    """The tenant the session user acts on: their last-selected membership (auth's logic);
+    superusers may also switch to any tenant, remembered in their session."""
+    user: Any = request.user
+    tenant: models.Tenant | None = None
+    role = ""
+    explicit = request.GET.get("tenant") or request.META.get(auth.TENANT_HEADER)
+    if user.is_superuser and not explicit and request.session.get(SESSION_TENANT_KEY):
+        tenant = models.Tenant.objects.filter(pk=request.session[SESSION_TENANT_KEY]).first()
+        if tenant is not None:
+            membership = selectors.membership_get(tenant=tenant, user=user)
+            role = membership.role if membership else ""
+    if tenant is None and not explicit:
+        # The last-selected membership; never-selected ones last (Postgres sorts NULL first
+        # in DESC, which would let a never-chosen tenant win over the one just switched to).
+        membership = (
+            selectors.memberships_for_user(user=user)
+            .order_by(F("last_selected_at").desc(nulls_last=True), "tenant__slug")
+            .first()
+        )
+        if membership is not None:
+            tenant, role = membership.tenant, membership.role
+    if tenant is None:
+        tenant, role = auth.resolve_session_tenant(request, user)
+    if tenant is None:
+        return None
+    if user.is_superuser:
+        role = models.Role.ADMIN
+    tenants = list(selectors.tenants_for_user(user=user).order_by("name", "slug"))
+    return KbContext(tenant=tenant, role=role, tenants=tenants, is_superuser=bool(user.is_superuser))
+
+
+def base_context(request: HttpRequest, kb: KbContext | None, section: str = "") -> dict[str, Any]:
+    """What templates/kb/base.html needs: the admin chrome, the nav for this role, the switcher."""
+    user: Any = request.user
+    nav = []
+    if kb is not None:
+        nav = [
+            {"key": key, "label": label, "url": reverse(url_name), "active": key == section}
+            for key, label, url_name, roles in NAV
+            if kb.allows(roles)
+        ]
+    return {
+        "site_header": SITE_HEADER,
+        "site_title": SITE_HEADER,
+        "site_url": None,
+        "has_permission": bool(user.is_active and user.is_staff),
+        "is_popup": False,
+        "is_nav_sidebar_enabled": False,
+        "kb": kb,
+        "kb_nav": nav,
+        "kb_section": section,
+    }
+
+
+def render_page(
+    request: HttpRequest, kb: KbContext | None, template: str, context: dict[str, Any], *,
+    section: str = "", status: int = 200,
+) -> HttpResponse:
+    return render(request, template, {**base_context(request, kb, section), **context}, status=status)
+
+
+def forbidden(request: HttpRequest, kb: KbContext | None, reason: str) -> HttpResponse:
+    return render_page(request, kb, "kb/forbidden.html", {"title": "Not allowed", "reason": reason}, status=403)
+
+
+ViewFunc = Callable[..., HttpResponseBase]
+
+
+def tenant_view(*, roles: frozenset[str], methods: tuple[str, ...] = ("GET", "HEAD")) -> Callable[[ViewFunc], ViewFunc]:
+    """Log in, resolve the tenant from the session user, check the role, map NotFound → 404.
+
+    The wrapped view is called as ``view(request, kb, *args, **kwargs)``.
+    """
+
+    def decorate(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                kb = resolve_context(request)
+            except Forbidden as exc:
+                return forbidden(request, None, exc.message)
+            if kb is None:
+                return forbidden(request, None, "You are not a member of any tenant yet. Ask an admin to add you.")
+            if not kb.allows(roles):
+                return forbidden(request, kb, f"Your role ({kb.role or 'none'}) cannot open this page.")
+            try:
+                return view(request, kb, *args, **kwargs)
+            except NotFound as exc:
+                raise Http404(exc.message) from exc
+
+        return login_required(require_http_methods(list(methods))(wrapped))
+
+    return decorate
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    """An htmx partial request (not a history restore, which needs the whole page)."""
+    details = getattr(request, "htmx", None)
+    return bool(details) and not details.history_restore_request  # type: ignore[union-attr]
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+# --- Tenant switcher -------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["POST"])
+def tenant_switch(request: HttpRequest) -> HttpResponse:
+    form = forms.TenantSwitchForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("invalid tenant", status=400)
+    user: Any = request.user
+    tenant = selectors.tenants_for_user(user=user).filter(pk=form.cleaned_data["tenant"]).first()
+    if tenant is None:
+        raise Http404("tenant not found")
+    services.tenant_select(user=user, tenant=tenant)
+    if user.is_superuser and selectors.membership_get(tenant=tenant, user=user) is None:
+        request.session[SESSION_TENANT_KEY] = tenant.pk
+    else:
+        request.session.pop(SESSION_TENANT_KEY, None)
+    messages.info(request, f"Now working on {tenant.name}.")
+    return HttpResponseRedirect(safe_next(request, reverse("kb:files")))
+
+
+# --- KB files ----------------------------------------------------------------------------------
+
+
+@tenant_view(roles=auth.READ_ROLES)
+def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
+    """The KB files table. htmx requests get only the table, which polls itself every 2 s
+    while a listed document is queued or ingesting, and stops once none is."""
+    filters = forms.FileFilterForm(request.GET or None)
+    cleaned = filters.cleaned_data if filters.is_valid() else {}
+    qs = selectors.document_list(
+        tenant=kb.tenant, kind=cleaned.get("kind") or None, status=cleaned.get("status") or None,
+        search=cleaned.get("q") or None,
+    )
+    page = Paginator(qs, FILES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "title": "KB files",
+        "page": page,
+        "documents": list(page.object_list),
+        "filters": filters,
+        "filtered": any(cleaned.values()),
+        "in_flight": any(d.status in IN_FLIGHT_DOC for d in page.object_list),
+        "upload_form": forms.UploadForm(),
+        "max_upload_mb": settings.KB_MAX_UPLOAD_MB,
+    }
+    if is_htmx(request):
+        return render_page(request, kb, "kb/_files_table.html", context, section="files")
+    return render_page(request, kb, "kb/files.html", context, section="files")
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
+    form = forms.UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, f"Upload failed: {error}")
+        return redirect("kb:files")
+    uploaded = duplicates = 0
+    for fileobj in form.cleaned_data["uploads"]:
+        name = fileobj.name or "file"
+        try:
+            result = services.document_upload(
+                tenant=kb.tenant, fileobj=fileobj, filename=name, kind=form.cleaned_data["kind"],
+                auto_ingest=form.cleaned_data["auto_ingest"], created_by=request.user,
+                trigger=models.Trigger.UI,
+            )
+        except ServiceError as exc:
+            messages.error(request, f"{name}: {exc.message}")
+            continue
+        if result.duplicate:
+            duplicates += 1
+            messages.warning(request, f"{name}: the same content is already here as “{result.document.name}”.")
+        else:
+            uploaded += 1
+            if result.ingestion is not None and result.ingestion.outcome == ingestion.Outcome.SKIPPED:
+                messages.warning(request, f"{name}: uploaded, ingestion skipped: {result.ingestion.reason}")
+    if uploaded:
+        messages.success(request, f"Uploaded {uploaded} file{'s' if uploaded != 1 else ''}.")
+    return redirect("kb:files")
+
+
+@tenant_view(roles=auth.READ_ROLES)
+def document_detail(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
+    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
+    jobs = list(selectors.job_list(tenant=kb.tenant, document_id=doc.pk)[:50])
+    chunks = selectors.document_chunks(tenant=kb.tenant, document_id=doc.pk).defer("embedding", "search_vector")
+    chunk_page = Paginator(chunks, CHUNKS_PER_PAGE).get_page(request.GET.get("page"))
+    latest = jobs[0] if jobs else None
+    context = {
+        "title": doc.name,
+        "doc": doc,
+        "jobs": [job_row(j) for j in jobs],
+        "chunk_page": chunk_page,
+        "in_flight": doc.status in IN_FLIGHT_DOC,
+        "can_retry": latest is not None and latest.status in RETRYABLE_JOB,
+    }
+    return render_page(request, kb, "kb/document.html", context, section="files")
+
+
+def job_row(job: models.IngestJob) -> dict[str, Any]:
+    """A job with its stats split into stage timings and counts, for the templates."""
+    stats = job.stats or {}
+    timings = stats.get("timings_ms") or {}
+    counts = {k: v for k, v in stats.items() if k != "timings_ms"}
+    # JSONB does not keep key order: show the stages in pipeline order, unknown ones last.
+    ordered = sorted(timings.items(), key=lambda kv: (STAGE_ORDER.get(kv[0], len(STAGE_ORDER)), kv[0]))
+    return {
+        "job": job,
+        "timings": ordered,
+        "total_ms": round(sum(v for v in timings.values() if isinstance(v, int | float)), 2),
+        "counts": list(counts.items()),
+    }
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+def document_ingest(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
+    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
+    # A ready document is re-ingested on purpose: the same content counts.
+    force = doc.status == models.DocStatus.READY or request.POST.get("force") == "1"
+    outcome = ingestion.request_ingestion(document=doc, trigger=models.Trigger.UI, force=force)
+    _report_outcome(request, doc.name, outcome)
+    return HttpResponseRedirect(safe_next(request, reverse("kb:document", args=[doc.pk])))
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+def document_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
+    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
+    latest = selectors.job_list(tenant=kb.tenant, document_id=doc.pk).first()
+    if latest is None or latest.status not in RETRYABLE_JOB:
+        messages.warning(request, f"{doc.name}: there is no failed ingestion to retry.")
+    else:
+        try:
+            _report_outcome(request, doc.name, ingestion.retry_job(job=latest))
+        except ServiceError as exc:
+            messages.error(request, f"{doc.name}: {exc.message}")
+    return HttpResponseRedirect(safe_next(request, reverse("kb:document", args=[doc.pk])))
+
+
+def _report_outcome(request: HttpRequest, name: str, outcome: ingestion.IngestionOutcome) -> None:
+    if outcome.outcome == ingestion.Outcome.QUEUED:
+        messages.success(request, f"{name}: queued for ingestion.")
+    elif outcome.outcome == ingestion.Outcome.DUPLICATE:
+        messages.info(request, f"{name}: nothing to do ({outcome.reason}).")
+    else:
+        messages.warning(request, f"{name}: skipped ({outcome.reason}).")
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("GET", "HEAD", "POST"))
+def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
+    """GET asks for confirmation (like the admin's delete page); POST deletes."""
+    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
+    if request.method == "POST":
+        name = doc.name
+        services.document_delete(document=doc)
+        messages.success(request, f"Deleted “{name}” and its chunks.")
+        return redirect("kb:files")
+    return render_page(request, kb, "kb/document_delete.html", {"title": "Delete KB file", "doc": doc},
+                       section="files")
+
+
+@tenant_view(roles=auth.READ_ROLES)
+def document_download(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponseBase:
+    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
+    if doc.file:
+        try:
+            handle = doc.file.open("rb")
+        except FileNotFoundError as exc:
+            raise Http404("the stored file is missing") from exc
+        response: HttpResponseBase = FileResponse(
+            handle, as_attachment=True, filename=doc.name, content_type=doc.content_type
+        )
+    elif doc.inline_text:
+        response = HttpResponse(doc.inline_text, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = "attachment; filename=document.txt"
+    else:
+        raise Http404("this document has no stored content")
+    # The browser must never render the user's bytes as a page of this site.
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# --- Ingest jobs -------------------------------------------------------------------------------
+
+
+@tenant_view(roles=auth.SUPPORT_ROLES)
+def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
+    filters = forms.JobFilterForm(request.GET or None)
+    status = filters.cleaned_data.get("status") if filters.is_valid() else None
+    counts = dict(
+        selectors.job_list(tenant=kb.tenant).order_by().values_list("status").annotate(n=Count("pk"))
+    )
+    running = list(selectors.job_list(tenant=kb.tenant, status=models.JobStatus.RUNNING)[:50])
+    failures = [job_row(j) for j in selectors.job_list(tenant=kb.tenant, status=models.JobStatus.FAILED)[:20]]
+    page = Paginator(selectors.job_list(tenant=kb.tenant, status=status or None), JOBS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "title": "Ingest jobs",
+        "counts": {s.value: counts.get(s.value, 0) for s in models.JobStatus},
+        "queue_depth": counts.get(models.JobStatus.QUEUED, 0),
+        "running": running,
+        "failures": failures,
+        "page": page,
+        "rows": [job_row(j) for j in page.object_list],
+        "filters": filters,
+        "worker": checks.worker_heartbeat(),
+        "in_flight": bool(counts.get(models.JobStatus.QUEUED) or counts.get(models.JobStatus.RUNNING)),
+    }
+    return render_page(request, kb, "kb/jobs.html", context, section="jobs")
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+def job_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
+    job = selectors.job_get(tenant=kb.tenant, job_id=pk)
+    try:
+        _report_outcome(request, job.document.name, ingestion.retry_job(job=job))
+    except ServiceError as exc:
+        messages.error(request, f"Job {job.pk}: {exc.message}")
+    return HttpResponseRedirect(safe_next(request, reverse("kb:jobs")))
+
+
+# --- Retrieval test ----------------------------------------------------------------------------
+
+
+@tenant_view(roles=auth.SUPPORT_ROLES, methods=("GET", "HEAD", "POST"))
+def retrieval_test(request: HttpRequest, kb: KbContext) -> HttpResponse:
+    """Ask as a caller would; the same retrieval code path as the API, audited as a test."""
+    form = forms.RetrievalTestForm(request.POST or None)
+    context: dict[str, Any] = {"title": "Retrieval test", "form": form}
+    if request.method == "POST" and form.is_valid():
+        user: Any = request.user
+        result = retrieval.retrieve(
+            tenant=kb.tenant,
+            query=form.cleaned_data["query"],
+            top_k=form.cleaned_data["top_k"],
+            session_id=form.cleaned_data.get("session_id") or "",
+            caller=f"ui:{user.get_username()}",
+            source="ui_test",
+            is_test=True,
+            user=user,
+        )
+        response = result.as_response()
+        context.update(
+            result=result,
+            response=response,
+            hits=list(result.knowledge),
+            raw_json=json.dumps(response, indent=2, ensure_ascii=False, default=str),
+        )
+    template = "kb/_retrieval_result.html" if is_htmx(request) else "kb/retrieval_test.html"
+    return render_page(request, kb, template, context, section="retrieval")
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("GET", "HEAD", "POST"))
+def keys(request: HttpRequest, kb: KbContext) -> HttpResponse:
+    """List and create keys. A new key's plaintext is in this one response only (no-store)."""
+    form = forms.ApiKeyCreateForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.apikey_create(
+                tenant=kb.tenant, scopes=list(form.cleaned_data["scopes"]), name=form.cleaned_data["name"],
+                created_by=request.user,
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            form = forms.ApiKeyCreateForm()
+    context = {
+        "title": "API keys",
+        "form": form,
+        "created": created,
+        "api_keys": list(selectors.apikey_list(tenant=kb.tenant)),
+    }
+    response = render_page(request, kb, "kb/keys.html", context, section="keys")
+    if created is not None:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+def key_revoke(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
+    key = selectors.apikey_get(tenant=kb.tenant, key_id=pk)
+    services.apikey_revoke(key=key)
+    messages.success(request, f"Revoked key {key.prefix}… ({key.name or 'unnamed'}).")
+    return redirect("kb:keys")
