@@ -61,11 +61,12 @@ def detect(data: bytes, filename: str = "") -> Detected:
     if head.startswith(b"PK\x03\x04"):
         return Detected(_detect_zip(data))
     if head.startswith(_OLE):
-        if filename.lower().endswith((".docx", ".doc")):
-            raise UnsupportedFile(
-                "this Word file is password-protected or in the old .doc format: "
-                "remove the password or save it as .docx and upload again"
-            )
+        if filename.lower().endswith(".docx"):
+            # A password-protected .docx is an OLE container: accept it so the document
+            # shows up and fails ingestion with the reason, like an encrypted PDF.
+            return Detected("docx")
+        if filename.lower().endswith(".doc"):
+            raise UnsupportedFile("old .doc Word files are not supported: save it as .docx or PDF and upload again")
         raise UnsupportedFile("this is an old Microsoft Office file; save it as .docx or PDF and upload again")
     for signature, what in _KNOWN_BINARY:
         if head.startswith(signature):
