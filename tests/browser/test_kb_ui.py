@@ -213,6 +213,14 @@ def test_an_admin_manages_the_knowledge_base_in_a_real_browser(
     assert not models.Document.objects.filter(pk=hours_doc.pk).exists()
     assert not models.Chunk.objects.filter(document_id=hours_doc.pk).exists()
 
+    # Search narrows the table as you type (htmx, no reload).
+    browser.execute_script("window.kbNoReload = 'still here';")
+    browser.find_element(By.ID, "id_q").send_keys("park")
+    _wait(browser, 30).until(lambda d: _status_of(d, docs["scan.pdf"].pk) == "")
+    assert _status_of(browser, docs["parking.md"].pk) == "ready"
+    assert browser.execute_script("return window.kbNoReload;") == "still here"
+    assert "q=park" in browser.current_url
+
     # The tenant switcher moves to the other tenant (support there: no upload form).
     Select(browser.find_element(By.ID, "kb-tenant-select")).select_by_visible_text("Other Co (otherco)")
     _wait(browser, 30).until(ec.text_to_be_present_in_element((By.ID, "kb-current-tenant"), "Other Co"))
