@@ -92,8 +92,12 @@ def bench_throughput(provider: str, n_docs: int, workers: int) -> dict:
               timeout=3600)
         elapsed = time.perf_counter() - started
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     docs = models.Document.objects.filter(tenant=tenant).exclude(pk=warm.document.pk)
     failed = docs.filter(status="failed").count()
     chunks = models.Chunk.objects.filter(tenant=tenant).exclude(document_id=warm.document.pk).count()

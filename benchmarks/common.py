@@ -2,7 +2,7 @@
 and an on-disk cache of MiniLM embeddings (kept under KB_DATA_DIR, never in the repo).
 
 Import this module *before* anything from Django: ``setup()`` points the settings at the
-benchmark database (``KB_DB_NAME``, default ``kb_bench``), creates it when missing and
+benchmark database (``KB_DB_NAME``, default ``kb_bench_retrieval``; bench_ingest uses its own), creates it when missing and
 migrates it, so benchmarks never touch the development or test databases.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 SCIFACT_DIR = ROOT.parent / "shared" / "eval" / "scifact"
-BENCH_DB = os.environ.get("KB_BENCH_DB", "kb_bench")
+BENCH_DB = os.environ.get("KB_RETRIEVAL_BENCH_DB", "kb_bench_retrieval")
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -197,3 +197,23 @@ def bulk_load_chunks(
     with connection.cursor() as cur:
         cur.execute("ANALYZE knowledge_chunk")
         cur.execute("ANALYZE knowledge_document")
+
+
+def with_db_retry(fn: Any, *args: Any, attempts: int = 4, **kwargs: Any) -> Any:
+    """Run ``fn`` again after a lost connection: the shared embedded server can be stopped
+    by another process (a test session that started it); the next connection restarts it."""
+    from django.db import InterfaceError, OperationalError, connection
+
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            print("  (database connection lost; reconnecting)", flush=True)
+            from kbsite import embedded_pg
+
+            embedded_pg._ready.clear()
+            connection.close()
+            time.sleep(2)
+    return None

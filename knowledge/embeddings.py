@@ -16,13 +16,13 @@ whole jobs on a retryable error.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
 import re
-import struct
 import threading
+import zlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,13 +116,15 @@ class HashProvider:
         dim = self.dim
         vector = [0.0] * dim
         tokens = self._tokens(text) or ["\x00empty"]
-        features = [(token, 1.0) for token in tokens]
-        features += [(f"{a} {b}", 0.5) for a, b in zip(tokens, tokens[1:], strict=False)]
-        for feature, weight in features:
-            digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-            (value,) = struct.unpack("<Q", digest)
-            sign = 1.0 if value & 1 else -1.0
-            vector[(value >> 1) % dim] += sign * weight
+        # Signed feature hashing (the sign halves the bias of collisions); crc32 is a
+        # stable, fast C hash, unlike hash() which is salted per process.
+        for weight, counts in (
+            (1.0, Counter(tokens)),
+            (0.5, Counter(map(" ".join, zip(tokens, tokens[1:], strict=False)))),
+        ):
+            for feature, count in counts.items():
+                value = zlib.crc32(feature.encode())
+                vector[(value >> 1) % dim] += weight * count if value & 1 else -weight * count
         norm = math.sqrt(sum(x * x for x in vector))
         if norm == 0.0:  # every feature cancelled out; any fixed unit vector will do
             vector[0] = norm = 1.0
@@ -164,6 +166,24 @@ def _resolve_local_model(model: str) -> tuple[str, Path]:
     return model, path.resolve()
 
 
+def _torch_threads() -> int:
+    """Intra-op threads for torch in this process.
+
+    Every worker process (KB_WORKERS) and the web process may encode at the same time;
+    giving each one all the cores oversubscribes the CPU, and torch's thread pool degrades
+    badly then (a 10-token query went from ~40 ms to 200-400 ms on a busy 2-core box).
+    ``KB_TORCH_THREADS`` overrides the share.
+    """
+    from django.conf import settings
+
+    configured = int(getattr(settings, "KB_TORCH_THREADS", 0) or 0)
+    if configured > 0:
+        return configured
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, int(getattr(settings, "KB_WORKERS", 1) or 1))
+    return max(1, (cpus or 1) // workers)
+
+
 class LocalProvider:
     """A sentence-transformers model loaded from disk, on CPU, never from the network."""
 
@@ -178,6 +198,7 @@ class LocalProvider:
             self._st.get_sentence_embedding_dimension
         )
         self.dim = int(get_dim())
+        logger.info("Loaded local embedding model %s from %s (dim %d)", self.model, path, self.dim)
 
     @staticmethod
     def _load(path: Path) -> Any:
@@ -200,9 +221,7 @@ class LocalProvider:
             hf_logging.disable_progress_bar()
         except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
             pass
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        if cpus and torch.get_num_threads() > cpus:
-            torch.set_num_threads(cpus)
+        torch.set_num_threads(_torch_threads())
         try:
             return SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except Exception as exc:  # the library raises many kinds for a broken model dir

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import signal
+import time
 from typing import Any
 
 import pytest
 
 from knowledge import ingestion, models, services
-from tests.conftest import wait_for
+from tests.conftest import Worker, wait_for
+from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -55,38 +57,66 @@ def test_a_broken_file_fails_with_a_reason_and_the_worker_survives(
     assert worker.alive()
 
 
-def test_a_job_killed_mid_run_is_reaped_and_finishes_once(
-    tenant: models.Tenant, worker: Any, settings: Any
+class SlowOpenAI(FakeOpenAI):
+    """The embeddings API, answering after ``delay`` seconds: long enough to kill a worker mid-job."""
+
+    delay: float = 0.0
+
+    def _answer(self, record: Any) -> Any:
+        time.sleep(self.delay)
+        return super()._answer(record)
+
+
+def test_a_worker_killed_mid_job_is_reaped_and_the_job_finishes_exactly_once(
+    tenant: models.Tenant, worker_env: dict[str, str], settings: Any
 ) -> None:
-    # Stop the worker first so the job is claimed by a worker we then kill at once.
-    text = "\n\n".join(
-        f"## Section {i}\n\n" + ("Our office offers cleaning and whitening. " * 20)
-        for i in range(40)
-    )
-    doc = _upload(tenant, text, "big.md")
+    with SlowOpenAI() as fake:
+        fake.delay = 30
+        env = {**worker_env, "KB_EMBEDDING_PROVIDER": "openai", "KB_EMBEDDING_MODEL": "text-embedding-3-small",
+               "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key, "KB_OPENAI_MAX_RETRIES": "0"}
+        first = Worker(env).start()
+        try:
+            doc = _upload(tenant, "# Hours\n\nSaturday 9 to 12.\n\n# Parking\n\nFree lot behind the building.")
+            job = models.IngestJob.objects.get(document=doc)
+            wait_for(lambda: fake.request_count >= 1, timeout=60)  # mid-job: waiting on embeddings
+            first.kill(signal.SIGKILL)
+        finally:
+            first.kill()
+        job.refresh_from_db()
+        assert job.status == "running" and job.attempts == 1
+        assert not models.Chunk.objects.filter(document=doc).exists()  # nothing half-written
+        # Its heartbeat goes stale; the reaper puts it back in the queue.
+        settings.KB_INGEST_STALE_SECONDS = 2
+        wait_for(lambda: ingestion.reap_stale_jobs()["requeued"] == 1, timeout=30, interval=0.5)
+        fake.delay = 0
+        second = Worker(env).start()
+        try:
+            wait_for(lambda: _status(doc) in ("ready", "failed"), timeout=90)
+        finally:
+            second.kill()
+    job.refresh_from_db()
+    assert doc.status == "ready", doc.ingest_error
+    assert job.status == "ready" and job.attempts == 2
+    chunks = models.Chunk.objects.filter(document=doc)
+    assert chunks.count() == doc.chunk_count
+    assert sorted(chunks.values_list("chunk_index", flat=True)) == list(range(doc.chunk_count))
+    assert set(chunks.values_list("embedding_dim", flat=True)) == {1536}
+
+
+def test_the_openai_provider_in_the_worker_survives_a_429(
+    tenant: models.Tenant, worker_env: dict[str, str]
+) -> None:
+    with FakeOpenAI() as fake:
+        fake.fail_next(1, status=429)
+        env = {**worker_env, "KB_EMBEDDING_PROVIDER": "openai", "KB_EMBEDDING_MODEL": "text-embedding-3-small",
+               "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key}
+        handle = Worker(env).start()
+        try:
+            doc = _upload(tenant, "Saturday 9 to 12.")
+            wait_for(lambda: _status(doc) in ("ready", "failed"), timeout=90)
+        finally:
+            handle.kill()
+        assert doc.status == "ready", doc.ingest_error
+        assert [r.status for r in fake.requests] == [429, 200]
     job = models.IngestJob.objects.get(document=doc)
-    wait_for(
-        lambda: models.IngestJob.objects.filter(pk=job.pk).exclude(status="queued").exists(),
-        timeout=60,
-    )
-    worker.kill(signal.SIGKILL)
-    job.refresh_from_db()
-    if job.status == "ready":
-        pytest.skip("the job finished before it could be killed")
-    assert job.status == "running" and job.attempts == 1
-    # Nothing half-written is visible.
-    assert not models.Chunk.objects.filter(document=doc).exists()
-    settings.KB_INGEST_STALE_SECONDS = 2
-    models.IngestJob.objects.filter(pk=job.pk).update(
-        heartbeat_at=models.IngestJob.objects.get(pk=job.pk).heartbeat_at
-        - __import__("datetime").timedelta(seconds=5)
-    )
-    assert ingestion.reap_stale_jobs()["requeued"] == 1
-    worker.start()
-    wait_for(lambda: _status(doc) in ("ready", "failed"), timeout=90)
-    job.refresh_from_db()
-    assert doc.status == "ready" and job.status == "ready"
-    assert job.attempts == 2
-    assert models.Chunk.objects.filter(document=doc).count() == doc.chunk_count
-    indexes = list(models.Chunk.objects.filter(document=doc).values_list("chunk_index", flat=True))
-    assert indexes == list(range(len(indexes)))
+    assert job.stats["embedding_tokens"] > 0
