@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,30 +31,30 @@ def _fresh_providers() -> Iterator[None]:
 
 
 @pytest.fixture
-def fake_openai(settings: pytest.FixtureRequest) -> Iterator[FakeOpenAI]:
+def fake_openai(settings: Any) -> Iterator[FakeOpenAI]:
     with FakeOpenAI(models={"test-embedding-tiny": 8}) as fake:
-        settings.OPENAI_BASE_URL = fake.base_url  # type: ignore[attr-defined]
-        settings.OPENAI_API_KEY = fake.api_key  # type: ignore[attr-defined]
-        settings.KB_OPENAI_MAX_RETRIES = 2  # type: ignore[attr-defined]
-        settings.KB_OPENAI_TIMEOUT = 10  # type: ignore[attr-defined]
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_API_KEY = fake.api_key
+        settings.KB_OPENAI_MAX_RETRIES = 2
+        settings.KB_OPENAI_TIMEOUT = 10
         yield fake
 
 
 # --- registry -------------------------------------------------------------------------
 
 
-def test_get_provider_uses_the_configured_defaults(settings: pytest.FixtureRequest) -> None:
-    settings.KB_EMBEDDING_PROVIDER = "hash"  # type: ignore[attr-defined]
-    settings.KB_EMBEDDING_MODEL = "hash-384"  # type: ignore[attr-defined]
+def test_get_provider_uses_the_configured_defaults(settings: Any) -> None:
+    settings.KB_EMBEDDING_PROVIDER = "hash"
+    settings.KB_EMBEDDING_MODEL = "hash-384"
     provider = embeddings.get_provider()
     assert (provider.name, provider.model, provider.dim) == ("hash", "hash-384", 384)
 
 
 def test_get_provider_defaults_the_model_of_a_provider_other_than_the_configured_one(
-    settings: pytest.FixtureRequest,
+    settings: Any,
 ) -> None:
-    settings.KB_EMBEDDING_PROVIDER = "local"  # type: ignore[attr-defined]
-    settings.KB_EMBEDDING_MODEL = "all-MiniLM-L6-v2"  # type: ignore[attr-defined]
+    settings.KB_EMBEDDING_PROVIDER = "local"
+    settings.KB_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
     assert embeddings.get_provider("hash").model == "hash-384"
 
 
@@ -184,6 +185,18 @@ def test_local_provider_loads_a_model_from_a_path(
     embeddings.reset_providers("local")
 
 
+def test_local_torch_threads_share_the_cores_between_worker_processes(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embeddings.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    settings.KB_WORKERS = 2
+    assert embeddings._torch_threads() == 2
+    settings.KB_WORKERS = 8
+    assert embeddings._torch_threads() == 1
+    settings.KB_TORCH_THREADS = 3
+    assert embeddings._torch_threads() == 3
+
+
 def test_local_provider_reports_a_missing_model_without_downloading(tmp_path: Path) -> None:
     with pytest.raises(embeddings.EmbeddingError) as info:
         embeddings.get_provider("local", str(tmp_path / "no-such-model"))
@@ -296,9 +309,9 @@ def test_openai_exhausted_quota_is_not_retryable(fake_openai: FakeOpenAI) -> Non
 
 
 def test_openai_wrong_key_is_a_non_retryable_error_that_does_not_leak_the_key(
-    fake_openai: FakeOpenAI, settings: pytest.FixtureRequest
+    fake_openai: FakeOpenAI, settings: Any
 ) -> None:
-    settings.OPENAI_API_KEY = "sk-wrong-secret-value-123456"  # type: ignore[attr-defined]
+    settings.OPENAI_API_KEY = "sk-wrong-secret-value-123456"
     with pytest.raises(embeddings.EmbeddingError) as info:
         embeddings.get_provider("openai").embed_documents(["a"])
     assert info.value.retryable is False
@@ -308,8 +321,8 @@ def test_openai_wrong_key_is_a_non_retryable_error_that_does_not_leak_the_key(
     assert fake_openai.request_count == 1  # 401 is not retried
 
 
-def test_openai_without_a_key_is_a_non_retryable_error(settings: pytest.FixtureRequest) -> None:
-    settings.OPENAI_API_KEY = ""  # type: ignore[attr-defined]
+def test_openai_without_a_key_is_a_non_retryable_error(settings: Any) -> None:
+    settings.OPENAI_API_KEY = ""
     with pytest.raises(embeddings.EmbeddingError) as info:
         embeddings.get_provider("openai")
     assert info.value.reason == "OpenAI API key is not configured"
@@ -323,20 +336,20 @@ def test_openai_unknown_model_is_a_non_retryable_error(fake_openai: FakeOpenAI) 
     assert "404" in info.value.reason
 
 
-def test_openai_unreachable_server_is_a_retryable_error(settings: pytest.FixtureRequest) -> None:
+def test_openai_unreachable_server_is_a_retryable_error(settings: Any) -> None:
     with FakeOpenAI() as fake:
         base_url = fake.base_url  # a port that is closed once the fake stops
-    settings.OPENAI_BASE_URL = base_url  # type: ignore[attr-defined]
-    settings.OPENAI_API_KEY = "test-key"  # type: ignore[attr-defined]
-    settings.KB_OPENAI_MAX_RETRIES = 0  # type: ignore[attr-defined]
+    settings.OPENAI_BASE_URL = base_url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.KB_OPENAI_MAX_RETRIES = 0
     with pytest.raises(embeddings.EmbeddingError) as info:
         embeddings.get_provider("openai").embed_query("a")
     assert info.value.retryable is True
 
 
 def test_changing_openai_settings_drops_the_cached_client(
-    fake_openai: FakeOpenAI, settings: pytest.FixtureRequest
+    fake_openai: FakeOpenAI, settings: Any
 ) -> None:
     first = embeddings.get_provider("openai")
-    settings.KB_OPENAI_TIMEOUT = 5  # type: ignore[attr-defined]
+    settings.KB_OPENAI_TIMEOUT = 5
     assert embeddings.get_provider("openai") is not first
