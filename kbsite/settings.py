@@ -154,6 +154,13 @@ KB_AUDIT_RETENTION_DAYS = envint("KB_AUDIT_RETENTION_DAYS", 90, minimum=1)
 KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
 KB_WORKERS = envint("KB_WORKERS", 2, minimum=1)
 
+# The worker's cluster stats must be visible to the web process (health endpoint), so
+# django-q2 keeps them in a database cache table rather than per-process memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "djangoq": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kb_worker_cache"},
+}
+
 # django-q2: ORM broker on the same Postgres. `retry` must exceed `timeout` so a task that
 # is still running is never handed to a second worker.
 Q_CLUSTER = {
@@ -168,6 +175,7 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "poll": 0.2,
     "label": "Task queue",
+    "cache": "djangoq",
 }
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
     raise ImproperlyConfigured("Q_CLUSTER retry must exceed timeout")

@@ -207,13 +207,18 @@ def test_it_gets_and_downloads_a_file_with_its_original_name(api: Any) -> None:
 
 
 def test_delete_removes_the_document_its_chunks_and_its_file(
-    api: Any, ingest_text: Any, tenant: models.Tenant
+    api: Any, ingest_text: Any, tenant: models.Tenant, django_capture_on_commit_callbacks: Any
 ) -> None:
+    import os
+
     doc = ingest_text("# Parking\n\nFree parking behind the building.", name="parking.md")
     assert doc.status == "ready" and models.Chunk.objects.filter(document=doc).exists()
     path = doc.file.path
-    response = api.delete(f"/api/v1/kb/files/{doc.pk}")
+    assert os.path.exists(path)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"/api/v1/kb/files/{doc.pk}")
     assert response.status_code == 204
+    assert not os.path.exists(path)
     assert not models.Document.objects.filter(pk=doc.pk).exists()
     assert not models.Chunk.objects.filter(document_id=doc.pk).exists()
     assert api.get(f"/api/v1/kb/files/{doc.pk}").status_code == 404

@@ -41,6 +41,12 @@ def test_a_real_worker_ingests_an_upload_to_ready(tenant: models.Tenant, worker:
     )
 
 
+def test_health_reports_the_worker_heartbeat(worker: Any, client: Any) -> None:
+    body = wait_for(lambda: (b := client.get("/api/v1/health").json())["worker"]["running"] and b, timeout=60)
+    assert body["worker"]["clusters"] >= 1
+    assert body["worker"]["heartbeat_age_s"] < 30
+
+
 def test_a_broken_file_fails_with_a_reason_and_the_worker_survives(
     tenant: models.Tenant, worker: Any
 ) -> None:

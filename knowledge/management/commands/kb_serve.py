@@ -27,6 +27,7 @@ class Command(BaseCommand):
         data_dir = Path(settings.KB_DATA_DIR)
         started_db = settings.KB_EMBEDDED_DB and not embedded_pg.is_running(data_dir)
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         if not opts["no_demo"]:
             call_command("kb_demo", stdout=self.stdout)
@@ -42,6 +43,10 @@ class Command(BaseCommand):
                 env=env, start_new_session=True,
             ),
         ]
+        def stop_on_sigterm(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
         try:
             while all(p.poll() is None for p in procs):
                 time.sleep(0.5)
