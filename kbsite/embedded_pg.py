@@ -67,7 +67,7 @@ def _ensure_database(params: dict[str, Any]) -> None:
 
 def stop(data_dir: Path) -> bool:
     """Stop the embedded server. Returns False when it was not running."""
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     pgdata = pgdata_dir(data_dir).resolve()
     if not is_running(data_dir):

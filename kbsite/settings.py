@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -163,7 +164,7 @@ CACHES = {
 
 # django-q2: ORM broker on the same Postgres. `retry` must exceed `timeout` so a task that
 # is still running is never handed to a second worker.
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "kb",
     "orm": "default",
     "workers": KB_WORKERS,

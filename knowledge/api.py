@@ -76,7 +76,7 @@ def get_file(request: HttpRequest, document_id: int) -> models.Document:
 
 
 @router.get("/files/{document_id}/download", auth=read_auth)
-def download_file(request: HttpRequest, document_id: int) -> HttpResponse:
+def download_file(request: HttpRequest, document_id: int) -> FileResponse:
     doc = selectors.document_get(tenant=_principal(request).tenant, document_id=document_id)
     if not doc.file:
         raise NotFound("this document has no stored file")

@@ -10,6 +10,7 @@ half-written is ever retrievable and the previous good version is served until t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -554,7 +555,7 @@ def reap_stale_jobs() -> dict[str, int]:
                     error=f"attempt {job.attempts} stopped responding; retrying",
                 )
                 if won:
-                    transaction.on_commit(lambda pk=job.pk: enqueue(job_id=pk))
+                    transaction.on_commit(functools.partial(enqueue, job_id=job.pk))
                     requeued += 1
     lost_before = now - timedelta(seconds=settings.KB_INGEST_STALE_SECONDS * 5)
     for pk in models.IngestJob.objects.filter(

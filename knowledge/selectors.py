@@ -20,7 +20,7 @@ def tenant_get_by_slug(*, slug: str) -> models.Tenant:
 
 def memberships_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[models.Membership]:
     return (
-        models.Membership.objects.filter(user_id=user.pk)
+        models.Membership.objects.filter(user_id=getattr(user, "pk", None) or 0)
         .select_related("tenant")
         .order_by("tenant__name", "tenant__slug")
     )

@@ -153,7 +153,7 @@ def run_jobs(db: Any) -> Callable[[], list[str]]:
     """Run every queued ingest job in this process, as the worker would, until none is left."""
 
     def run() -> list[str]:
-        results = []
+        results: list[str] = []
         for _ in range(100):
             pending = list(
                 models.IngestJob.objects.filter(status=models.JobStatus.QUEUED).values_list(

@@ -40,7 +40,7 @@ def test_ingestion_makes_a_document_ready_with_chunks_and_stats(tenant: Any, run
     assert job.status == "ready" and job.attempts == 1 and job.trigger == "upload"
     assert job.stats["chars"] > 0 and job.stats["chunks"] == doc.chunk_count
     assert job.embedding_model == "hash:hash-384"
-    chunk = models.Chunk.objects.filter(document=doc).first()
+    chunk = models.Chunk.objects.filter(document=doc).get(chunk_index=0)
     assert chunk.embedding_dim == 384 and chunk.kind == "knowledge" and chunk.search_vector
     assert any("Weekend" in c.heading for c in models.Chunk.objects.filter(document=doc))
 

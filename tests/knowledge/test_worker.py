@@ -76,7 +76,8 @@ class SlowOpenAI(FakeOpenAI):
 def test_a_worker_killed_mid_job_is_reaped_and_the_job_finishes_exactly_once(
     tenant: models.Tenant, worker_env: dict[str, str], settings: Any
 ) -> None:
-    with SlowOpenAI() as fake:
+    fake = SlowOpenAI()
+    with fake:
         fake.delay = 30
         env = {**worker_env, "KB_EMBEDDING_PROVIDER": "openai", "KB_EMBEDDING_MODEL": "text-embedding-3-small",
                "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key, "KB_OPENAI_MAX_RETRIES": "0"}

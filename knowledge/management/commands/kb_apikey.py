@@ -42,10 +42,10 @@ class Command(BaseCommand):
                     self.stdout.write(f"{key.prefix}\t{key.name or '-'}\t{','.join(key.scopes)}\t{state}\tlast used {used}")
             else:
                 prefix = opts["prefix"].removeprefix("kb_").split("_")[0]
-                key = models.ApiKey.objects.filter(tenant=tenant, prefix=prefix).first()
-                if key is None:
+                found = models.ApiKey.objects.filter(tenant=tenant, prefix=prefix).first()
+                if found is None:
                     raise CommandError(f"no key {prefix} for tenant {tenant.slug}")
-                services.apikey_revoke(key=key)
-                self.stdout.write(f"revoked key {key.prefix}")
+                services.apikey_revoke(key=found)
+                self.stdout.write(f"revoked key {found.prefix}")
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
