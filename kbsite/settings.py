@@ -122,8 +122,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "kb:files"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Knowledge base -------------------------------------------------------------------
 KB_MAX_UPLOAD_MB = envint("KB_MAX_UPLOAD_MB", 25, minimum=1, maximum=1024)

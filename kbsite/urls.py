@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -7,6 +8,16 @@ from kbsite.api import api
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="kb:files", permanent=False)),
+    # Tenant members need not be Django staff: a plain login page in the admin's look.
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            template_name="admin/login.html",
+            extra_context={"site_header": admin.site.site_header, "site_title": admin.site.site_title},
+        ),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import F
 from django.http import HttpRequest
 from ninja.utils import check_csrf
 
@@ -88,7 +89,7 @@ def resolve_session_tenant(request: HttpRequest, user: Any) -> tuple[models.Tena
         if user.is_superuser:
             return models.Tenant.objects.filter(slug=slug).first(), ""
         raise Forbidden("you are not a member of this tenant")
-    membership = memberships.order_by("-last_selected_at", "tenant__slug").first()
+    membership = memberships.order_by(F("last_selected_at").desc(nulls_last=True), "tenant__slug").first()
     if membership is not None:
         return membership.tenant, membership.role
     if user.is_superuser:

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-chromium.sh
+export KB_SCREENSHOT_DIR="$PWD/docs/screenshots"
 exec .venv/bin/python -m pytest tests/browser -m browser -q "$@"

@@ -84,13 +84,13 @@ def member_client(make_user: Callable[..., Any], tenant: models.Tenant, login: C
 # --- Access ---------------------------------------------------------------------------------------
 
 
-def test_anonymous_visitors_are_sent_to_the_admin_login_on_every_page(tenant: models.Tenant) -> None:
+def test_anonymous_visitors_are_sent_to_the_login_page_on_every_page(tenant: models.Tenant) -> None:
     doc = _upload(tenant, HOURS, auto_ingest=False)
     client = Client()
     for url in _page_urls(doc.pk):
         response = client.get(url)
         assert response.status_code == 302, url
-        assert response["Location"].startswith(reverse("admin:login") + "?next="), url
+        assert response["Location"].startswith(reverse("login") + "?next="), url
 
 
 def test_anonymous_actions_are_sent_to_login_and_change_nothing(tenant: models.Tenant) -> None:
@@ -101,7 +101,7 @@ def test_anonymous_actions_are_sent_to_login_and_change_nothing(tenant: models.T
     for url in _action_urls(doc.pk, job.pk, key.pk):
         response = client.post(url, {"tenant": tenant.pk, "scopes": ["retrieve"]})
         assert response.status_code == 302, url
-        assert response["Location"].startswith(reverse("admin:login")), url
+        assert response["Location"].startswith(reverse("login")), url
     assert models.Document.objects.filter(pk=doc.pk).exists()
     assert models.IngestJob.objects.count() == 1
     assert models.ApiKey.objects.filter(revoked_at__isnull=True).count() == 1
@@ -675,3 +675,25 @@ def test_pages_are_read_only_where_they_should_be(admin_client: Client) -> None:
     for name in ("kb:files", "kb:jobs", "kb:audit_list"):
         assert admin_client.post(reverse(name)).status_code == 405, name
     assert admin_client.get(reverse("kb:upload")).status_code == 405
+
+
+def test_a_member_who_is_not_staff_can_log_in_and_see_the_files(client: Any, make_user: Any, tenant: Any) -> None:
+    make_user("mia", tenant=tenant, role="member")
+    page = client.get("/kb/files/")
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/login/")
+    response = client.post("/accounts/login/?next=/kb/files/", {"username": "mia", "password": "pw-mia"})
+    assert response.status_code == 302 and response["Location"] == "/kb/files/"
+    assert client.get("/kb/files/").status_code == 200
+
+
+def test_the_api_uses_the_tenant_the_user_switched_to(client: Any, make_user: Any, tenant: Any, other_tenant: Any) -> None:
+    from knowledge import services
+
+    user = make_user("multi", tenant=tenant, role="admin")
+    services.membership_set(tenant=other_tenant, user=user, role="admin")
+    services.tenant_select(user=user, tenant=other_tenant)
+    client.force_login(user)
+    from knowledge import auth
+
+    request = type("R", (), {"META": {}, "GET": {}})()
+    assert auth.resolve_session_tenant(request, user)[0] == other_tenant  # type: ignore[arg-type]
