@@ -190,6 +190,11 @@ def scifact(report: list[str], *, tune: bool) -> dict[str, Any]:
     lexical_test = leg_lists(tenant, test_ids, texts, qvecs, qindex, leg="lexical", config=best_bm25)
     lex_ms = (time.perf_counter() - t) * 1000 / len(test_ids)
     hybrid_test, hyb_ms = hybrid_via_sql(tenant, test_ids, texts, qvecs, qindex, tuned)
+    d = retrieval.DEFAULT_CONFIG
+    chosen = {"bm25_k1": d.bm25_k1, "bm25_b": d.bm25_b, "title_weight": d.title_weight, "rrf_k": d.rrf_k,
+              "vector_weight": d.vector_weight, "lexical_weight": d.lexical_weight, "candidates": d.candidates}
+    default_test, default_ms = hybrid_via_sql(tenant, test_ids, texts, qvecs, qindex, chosen)
+    default_train, _ = hybrid_via_sql(tenant, train_ids, texts, qvecs, qindex, chosen)
     naive_test, _ = hybrid_via_sql(tenant, test_ids, texts, qvecs, qindex,
                                    {**best_bm25, "rrf_k": 60.0, "vector_weight": 1.0, "lexical_weight": 1.0,
                                     "candidates": 40})
@@ -197,8 +202,9 @@ def scifact(report: list[str], *, tune: bool) -> dict[str, Any]:
                       weights={"vector": 1.0, "lexical": wl_best}, cands=c_best) for q in test_ids}
     results = {
         "vector": score(vector_test, test), "lexical": score(lexical_test, test),
-        "hybrid": score(hybrid_test, test), "hybrid_naive": score(naive_test, test),
+        "hybrid_train_optimum": score(hybrid_test, test), "hybrid_naive": score(naive_test, test),
         "hybrid_offline": score(offline, test), "tuned": tuned,
+        "hybrid": score(default_test, test), "hybrid_train": score(default_train, train),
     }
     ts_rank_rows = ts_rank_baselines(tenant, test_ids, texts, test)
 
@@ -215,13 +221,20 @@ def scifact(report: list[str], *, tune: bool) -> dict[str, Any]:
                 ["vector only (pgvector cosine, MiniLM)", results["vector"], "MiniLM dense 0.645"],
                 ["lexical only (BM25 in SQL over tsvector)", results["lexical"], "BM25 0.665–0.687"],
                 ["hybrid, naive RRF (k=60, equal weights, 40 per leg)", results["hybrid_naive"], ""],
-                [f"**hybrid, tuned RRF** (k={k_best:g}, w_lex={wl_best:g}, {c_best} per leg)", results["hybrid"], "target ≥ 0.70"],
+                [f"hybrid, SciFact-train optimum (k={k_best:g}, w_lex={wl_best:g}, {c_best} per leg)",
+                 results["hybrid_train_optimum"], ""],
+                [f"**hybrid, production default** (k={d.rrf_k:g}, w_lex={d.lexical_weight:g}, "
+                 f"{d.candidates} per leg; train {results['hybrid_train']:.3f})", results["hybrid"], "target ≥ 0.70"],
             ] + ts_rank_rows,
         ),
         "",
-        f"Lexical leg {lex_ms:.0f} ms/query and hybrid {hyb_ms:.0f} ms/query on this corpus (SciFact "
+        f"Lexical leg {lex_ms:.0f} ms/query and hybrid {default_ms:.0f} ms/query on this corpus (SciFact "
         "queries are long claims whose OR matches most of the corpus; caller turns are a few words).",
-        f"Offline fusion of the same ranked lists gives {results['hybrid_offline']:.4f} — the SQL fusion matches it.",
+        f"Offline fusion of the same ranked lists at the train optimum gives {results['hybrid_offline']:.4f} "
+        f"(SQL: {results['hybrid_train_optimum']:.4f}).",
+        "",
+        "The production default is chosen on SciFact train and the caller dev set together (below): the "
+        "train optimum weights the lexical leg up, which costs caller paraphrases.",
         "",
         "### Tuning on train",
         "",
@@ -306,14 +319,15 @@ def devset(report: list[str], tuned: dict[str, Any] | None) -> dict[str, Any]:
     if missing:
         print(f"  WARNING: expected text not found in any chunk for questions {missing}")
     provider = embeddings.get_provider()
-    base = dict(tuned or {})
     configs = {
-        "vector only": {**base, "lexical": False},
-        "lexical only (BM25, OR)": {**base, "vector": False},
-        "lexical only (AND)": {**base, "vector": False, "lexical_mode": "and"},
-        "hybrid (tuned fusion)": base,
-        "hybrid, naive RRF": {**base, "rrf_k": 60.0, "lexical_weight": 1.0, "vector_weight": 1.0, "candidates": 40},
+        "vector only": {"lexical": False},
+        "lexical only (BM25, OR)": {"vector": False},
+        "lexical only (AND of all words)": {"vector": False, "lexical_mode": "and"},
+        "**hybrid, production default**": {},
+        "hybrid, naive RRF (k=60)": {"rrf_k": 60.0},
     }
+    if tuned:
+        configs["hybrid, SciFact-train optimum"] = dict(tuned)
     styles = sorted({q["style"] for q in questions}, key=["direct", "filler", "paraphrase", "paraphrase+filler"].index)
     rows = []
     detail: dict[str, Any] = {}
@@ -321,20 +335,23 @@ def devset(report: list[str], tuned: dict[str, Any] | None) -> dict[str, Any]:
         for name, cfg in configs.items():
             config = retrieval.with_config(**cfg)
             hits: dict[str, list[int]] = {s: [] for s in styles}
+            reciprocal: list[float] = []
             misses = []
             for q in questions:
                 text = querytext.normalize(q["query"]) if normalise else q["query"]
                 vector = provider.embed_query(text) if config.vector and text else None
                 with transaction.atomic():
                     res = retrieval.search(tenant_id=tenant.pk, query=text, vector=vector, model=MODEL_KEY,
-                                           top_k=3, config=config)
-                top = [_norm(h.text) for h in res.hits[:3]]
-                ok = any(_norm(e) in t for e in q["expect"] for t in top)
+                                           top_k=10, config=config)
+                ranks = [i for i, h in enumerate(res.hits, start=1) if any(_norm(e) in _norm(h.text) for e in q["expect"])]
+                ok = bool(ranks) and ranks[0] <= 3
+                reciprocal.append(1 / ranks[0] if ranks else 0.0)
                 hits[q["style"]].append(int(ok))
                 if not ok:
                     misses.append(q["id"])
             total = [v for s in styles for v in hits[s]]
-            rows.append([name, "yes" if normalise else "no"] + [mean(hits[s]) for s in styles] + [mean(total)])
+            rows.append([name, "yes" if normalise else "no"] + [mean(hits[s]) for s in styles]
+                        + [mean(total), mean(reciprocal)])
             detail[f"{name} / normalise={normalise}"] = misses
     report += [
         "## Caller-style dev set: hit@3",
@@ -345,7 +362,12 @@ def devset(report: list[str], tuned: dict[str, Any] | None) -> dict[str, Any]:
         + "). A hit is the expected text in one of the top 3 chunks. The demo documents are ingested "
         "through the real pipeline (extraction, chunking, MiniLM embeddings).",
         "",
-        common.md_table(["search", "normalised"] + styles + ["all"], rows),
+        common.md_table(["search", "normalised"] + [f"hit@3 {s}" for s in styles] + ["hit@3 all", "MRR@10"], rows),
+        "",
+        "Normalisation (`knowledge.querytext`) changes hit@3 by at most one question here: BM25's IDF "
+        "and MiniLM already ignore most fillers. It stays on (filler variants share a cached embedding, "
+        "the audit shows what was searched). No synonym list is applied: the only miss left by the "
+        "production default is a paraphrase no generic list would cover without fitting this set.",
         "",
         "Missed questions (ids) per configuration:",
         "",
@@ -382,7 +404,7 @@ def main() -> None:
     if not args.skip_devset:
         print("Caller dev set", flush=True)
         out = devset(report, tuned)
-        print(common.md_table(["search", "normalised", "...", "all"], [[r[0], r[1], "", r[-1]] for r in out["rows"]]))
+        print(common.md_table(["search", "normalised", "hit@3", "MRR@10"], [[r[0], r[1], r[-2], r[-1]] for r in out["rows"]]))
     report.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
     path = common.write_result("quality.md", "\n".join(report) + "\n")
     print(f"wrote {path}")

@@ -27,8 +27,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def setup(*, provider: str = "local", model: str = "all-MiniLM-L6-v2", migrate: bool = True) -> None:
-    """Configure Django for the benchmark database and make sure it exists and is migrated."""
+def setup(
+    *, provider: str = "local", model: str = "all-MiniLM-L6-v2", migrate: bool = True, database: str = ""
+) -> None:
+    """Configure Django for a benchmark database and make sure it exists and is migrated."""
+    global BENCH_DB
+    BENCH_DB = database or BENCH_DB
     os.environ["DJANGO_SETTINGS_MODULE"] = "kbsite.settings"
     os.environ["KB_DB_NAME"] = BENCH_DB
     os.environ["KB_EMBEDDING_PROVIDER"] = provider
@@ -151,10 +155,9 @@ def bulk_load_chunks(
     ``vectors`` (numpy rows, may be None). Fast path: COPY, then one UPDATE for the tsvector."""
     import numpy as np
     from django.db import connection, transaction
+    from django.utils import timezone
 
     from knowledge import models
-
-    from django.utils import timezone
 
     now = timezone.now()
     with transaction.atomic(), connection.cursor() as cur:

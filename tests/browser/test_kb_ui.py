@@ -90,7 +90,7 @@ def test_an_admin_manages_the_knowledge_base_in_a_real_browser(
 
     # Log in through the Django admin's login page.
     browser.get(f"{url}/kb/files/")
-    assert "/admin/login/" in browser.current_url
+    assert "/accounts/login/" in browser.current_url
     browser.find_element(By.ID, "id_username").send_keys("alice")
     browser.find_element(By.ID, "id_password").send_keys("pw-alice")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()

@@ -67,8 +67,10 @@ class SlowOpenAI(FakeOpenAI):
     """The embeddings API, answering after ``delay`` seconds: long enough to kill a worker mid-job."""
 
     delay: float = 0.0
+    started: int = 0  # requests received (``requests`` records them only once answered)
 
     def _answer(self, record: Any) -> Any:
+        self.started += 1
         time.sleep(self.delay)
         return super()._answer(record)
 
@@ -85,7 +87,7 @@ def test_a_worker_killed_mid_job_is_reaped_and_the_job_finishes_exactly_once(
         try:
             doc = _upload(tenant, "# Hours\n\nSaturday 9 to 12.\n\n# Parking\n\nFree lot behind the building.")
             job = models.IngestJob.objects.get(document=doc)
-            wait_for(lambda: fake.request_count >= 1, timeout=60)  # mid-job: waiting on embeddings
+            wait_for(lambda: fake.started >= 1, timeout=60)  # mid-job: waiting on embeddings
             first.kill(signal.SIGKILL)
         finally:
             first.kill()
