@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from audit import models
@@ -18,6 +20,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PURGE_BATCH = 5000
+
+
+_INSERT_SQL = """\
+INSERT INTO audit_recallaudit (
+  tenant_id, created_at, source, is_test, query, normalized_query, session_id, caller, top_k,
+  retrieval_enabled, flags, embedding_model, legs, results, policy_chunk_ids, policy_text,
+  policy_truncated, timings_ms, api_key_id, user_id
+) VALUES (
+  %s, %s, %s, %s, %s, %s, %s, %s, %s,
+  %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s,
+  %s, %s::jsonb, %s, %s
+) RETURNING id
+"""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def recall_record(
@@ -32,31 +51,24 @@ def recall_record(
 ) -> int:
     """Record what one retrieval call was asked and returned, as it was at that moment.
 
-    A single INSERT (the caller is waiting): everything is denormalised into the row, so
-    the audit still shows the text that was returned after the documents change or go.
+    One INSERT, one round trip (the caller is waiting). Written in SQL rather than through
+    ``objects.create``: on the benchmark machine the ORM's query compilation cost ~2 ms of
+    a 10 ms budget. Everything is denormalised into the row, so the audit still shows the
+    text that was returned after the documents change or go.
     """
-    row = models.RecallAudit.objects.create(
-        tenant_id=result.tenant.pk,
-        source=source if source in models.RecallSource.values else models.RecallSource.API,
-        is_test=is_test,
-        query=result.query,
-        normalized_query=result.normalized_query,
-        session_id=(session_id or "")[:200],
-        caller=(caller or "")[:200],
-        top_k=result.top_k,
-        retrieval_enabled=result.retrieval_enabled,
-        flags=result.flags,
-        embedding_model=result.embedding_model,
-        legs=list(result.legs),
-        results=[hit.as_audit() for hit in result.knowledge],
-        policy_chunk_ids=list(result.policy.chunk_ids),
-        policy_text=result.policy.text,
-        policy_truncated=result.policy.truncated,
-        timings_ms=dict(result.timings_ms),
-        api_key_id=api_key.pk if api_key is not None else None,
-        user_id=user_id,
-    )
-    return int(row.pk)
+    params = [
+        result.tenant.pk, timezone.now(),
+        source if source in models.RecallSource.values else models.RecallSource.API,
+        is_test, result.query, result.normalized_query, (session_id or "")[:200], (caller or "")[:200],
+        result.top_k, result.retrieval_enabled, _json(result.flags), result.embedding_model,
+        _json(list(result.legs)), _json([hit.as_audit() for hit in result.knowledge]),
+        _json(list(result.policy.chunk_ids)), result.policy.text, result.policy.truncated,
+        _json(dict(result.timings_ms)), api_key.pk if api_key is not None else None, user_id,
+    ]
+    with connection.cursor() as cur:
+        cur.execute(_INSERT_SQL, params)
+        row = cur.fetchone()
+    return int(row[0])
 
 
 def recall_purge(

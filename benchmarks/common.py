@@ -28,11 +28,15 @@ if str(ROOT) not in sys.path:
 
 
 def setup(
-    *, provider: str = "local", model: str = "all-MiniLM-L6-v2", migrate: bool = True, database: str = ""
+    *, provider: str = "local", model: str = "all-MiniLM-L6-v2", migrate: bool = True, database: str = "",
+    fresh: bool = False,
 ) -> None:
-    """Configure Django for a benchmark database and make sure it exists and is migrated."""
+    """Configure Django for a benchmark database and make sure it exists and is migrated
+    (``fresh``: drop it first). Must run before anything else sets Django up."""
     global BENCH_DB
     BENCH_DB = database or BENCH_DB
+    if not BENCH_DB.startswith("kb_bench"):
+        raise SystemExit(f"refusing to use {BENCH_DB!r}: benchmark databases are named kb_bench*")
     os.environ["DJANGO_SETTINGS_MODULE"] = "kbsite.settings"
     os.environ["KB_DB_NAME"] = BENCH_DB
     os.environ["KB_EMBEDDING_PROVIDER"] = provider
@@ -43,7 +47,11 @@ def setup(
 
     django.setup()
     from django.conf import settings
+    from django.db import connection
 
+    # Settings are read once per process: if Django was set up before, this is not our DB.
+    if connection.settings_dict["NAME"] != BENCH_DB:
+        raise SystemExit(f"Django is configured for {connection.settings_dict['NAME']!r}, not {BENCH_DB!r}")
     if settings.KB_EMBEDDED_DB:
         from kbsite import embedded_pg
 
@@ -52,8 +60,12 @@ def setup(
         from psycopg import sql
 
         with psycopg.connect(host=params["HOST"], user=params["USER"], dbname="postgres", autocommit=True) as conn:
+            if fresh:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    elif fresh:
+        raise SystemExit("fresh=True only works with the embedded database")
     if migrate:
         from django.core.management import call_command
 

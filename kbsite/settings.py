@@ -136,7 +136,8 @@ KB_EMBEDDINGS_ENABLED = envbool("KB_EMBEDDINGS_ENABLED", True)
 KB_EMBEDDING_PROVIDER = envchoice("KB_EMBEDDING_PROVIDER", "local", ("openai", "local", "hash"))
 _DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v2", "hash": "hash-384"}
 KB_EMBEDDING_MODEL = envstr("KB_EMBEDDING_MODEL", "") or _DEFAULT_MODELS[KB_EMBEDDING_PROVIDER]
-KB_EMBEDDING_BATCH_SIZE = envint("KB_EMBEDDING_BATCH_SIZE", 64, minimum=1, maximum=2048)
+# Local-model batches stay small: activation memory grows with the batch, speed does not.
+KB_EMBEDDING_BATCH_SIZE = envint("KB_EMBEDDING_BATCH_SIZE", 16, minimum=1, maximum=2048)
 OPENAI_API_KEY = envstr("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = envstr("OPENAI_BASE_URL", "") or None
 KB_OPENAI_TIMEOUT = envint("KB_OPENAI_TIMEOUT", 30, minimum=1)

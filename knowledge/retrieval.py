@@ -13,8 +13,11 @@ endpoint and the browser's retrieval-test page. It
 5. runs the hybrid search as ONE SQL statement: a vector leg (pgvector cosine) and a
    lexical leg (Postgres full-text search), fused with weighted reciprocal rank fusion,
    always ``WHERE tenant_id = %s`` (and scope/owner) inside the SQL;
-6. writes one ``RecallAudit`` row in the same transaction (one INSERT; the transaction
-   commits with ``synchronous_commit = off`` so the caller never waits for a WAL flush).
+6. writes one ``RecallAudit`` row: one INSERT, in SQL (no ORM compilation on the hot path).
+
+Round trips are what a call costs on a small machine (~0.2 ms each here), so the exact
+path is: [chunk count, cached 60 s] + [policy, cached per version] + 1 search statement +
+1 INSERT. Only the HNSW path adds a transaction for its ``SET LOCAL`` settings.
 
 Search design (figures in ``benchmarks/results/``):
 
@@ -67,7 +70,7 @@ logger = logging.getLogger(__name__)
 
 MAX_TOP_K = 50
 # Tenants with at most this many knowledge chunks are searched exactly (see module doc).
-EXACT_SEARCH_MAX_CHUNKS = 20_000
+EXACT_SEARCH_MAX_CHUNKS = 5_000
 COUNT_TTL_SECONDS = 60.0
 POLICY_CACHE_SIZE = 1024
 
@@ -82,10 +85,11 @@ class SearchConfig:
     rrf_k: float = 10.0
     vector_weight: float = 1.0
     lexical_weight: float = 1.0
-    lexical_mode: str = "or"  # "or" | "and" (plainto) | "websearch"
+    lexical_mode: str = "or"  # "or": any query term; "and": every term (for comparison)
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     title_weight: float = 2.0  # a title/heading occurrence counts this many times
+    lexical_pool: int = 100  # chunks scored exactly by BM25 (0 = all that match a term)
     normalize_query: bool = True
     exact_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS
     force_mode: str = ""  # "" (choose), "exact" or "hnsw" — for benchmarks and tests
@@ -393,16 +397,6 @@ def lexical_text(query: str) -> str:
     return " ".join(_LEXICAL_CLEAN.sub(" ", query).split())
 
 
-def _tsquery_sql(mode: str) -> str:
-    if mode == "and":
-        return "plainto_tsquery('english', %(lex)s)"
-    if mode == "websearch":
-        return "websearch_to_tsquery('english', %(lex)s)"
-    # OR of the stemmed terms: plainto_tsquery gives 'a' & 'b'; lexemes are quoted and
-    # the input holds only words, so swapping the operator is safe.
-    return "replace(plainto_tsquery('english', %(lex)s)::text, ' & ', ' | ')::tsquery"
-
-
 _SCOPE_SQL = "(c.scope = 'tenant' OR c.owner_id = %(user)s)"
 
 
@@ -427,42 +421,64 @@ vec AS MATERIALIZED (
 
 
 def _lexical_cte(config: SearchConfig) -> str:
-    """Okapi BM25 over the tenant's chunks, computed from ``search_vector``.
+    """Okapi BM25 over the tenant's chunks, computed from ``search_vector``, in two steps so
+    that its cost does not grow with every chunk that shares a common word:
 
-    Candidates are the chunks matching any query term (GIN). Term frequency comes from
-    ``ts_rank_cd`` of a one-term query with weights chosen so that it counts positions,
-    a title/heading (weight A) position counting ``title_weight`` times; document length
-    is the number of distinct lexemes, ``avgdl`` its mean over the candidates; document
-    frequencies are counted among the candidates (which hold every chunk with the term),
-    N is the tenant's chunk count — so IDF is the tenant's own, never other tenants'.
+    1. For each query term, the tenant's chunks holding it, from the GIN index alone (no
+       ``search_vector`` is read: a TOASTed tsvector costs ~15 µs to fetch). That gives
+       each term's document frequency, hence its IDF — the tenant's own, never other
+       tenants' — and for each chunk the IDF sum of the terms it holds, an upper bound of
+       its score up to tf saturation. Document length is the text's stored length
+       (``octet_length`` reads the TOAST header, not the value); ``avgdl`` is its mean
+       over these chunks, N the tenant's chunk count.
+    2. The ``lexical_pool`` best chunks by that bound (shorter first on ties) are scored
+       exactly: term frequency from ``ts_rank_cd`` of a one-term query with weights that
+       make it count positions, a title/heading (weight A) occurrence counting
+       ``title_weight`` times.
+
+    With ``lexical_pool`` = 0 every matching chunk is scored exactly (step 2 only).
     """
     wa = max(1.0, float(config.title_weight))
     weights = "{" + ",".join(f"{w:g}" for w in (1 / wa, 1 / wa, 1 / wa, 1.0)) + "}"
     k1 = float(config.bm25_k1)
     b = float(config.bm25_b)
+    pool = int(config.lexical_pool)
+    # quote_literal is safe: lexical_text() leaves only word characters in the query.
     return f"""
-lq AS (SELECT {_tsquery_sql(config.lexical_mode)} AS q),
 tq AS (SELECT DISTINCT lexeme AS lx, quote_literal(lexeme)::tsquery AS q
        FROM unnest(to_tsvector('english', %(lex)s))),
-lcand AS MATERIALIZED (
-  SELECT c.id, c.search_vector || ''::tsvector AS sv, length(c.search_vector)::float8 AS dl
-  FROM knowledge_chunk c, lq
+lpost AS MATERIALIZED (
+  SELECT tq.lx, c.id, octet_length(c.text)::float8 AS dl
+  FROM tq JOIN knowledge_chunk c ON c.search_vector @@ tq.q
   WHERE c.tenant_id = %(tenant)s AND c.kind = 'knowledge' AND {_SCOPE_SQL}
-    AND c.search_vector @@ lq.q
 ),
-ltf AS MATERIALIZED (
+lidf AS (
+  SELECT lx, ln(1 + (GREATEST(%(ndocs)s::float8 - count(*), 0) + 0.5) / (count(*) + 0.5)) AS idf
+  FROM lpost GROUP BY lx
+),
+lst AS (SELECT avg(dl) AS avgdl FROM (SELECT DISTINCT id, dl FROM lpost) d),
+lpool AS MATERIALIZED (
+  SELECT lpost.id, max(lpost.dl) AS dl
+  FROM lpost JOIN lidf USING (lx)
+  GROUP BY lpost.id
+  {"HAVING count(*) = (SELECT count(*) FROM tq)" if config.lexical_mode == "and" else ""}
+  ORDER BY sum(lidf.idf) DESC, max(lpost.dl), lpost.id
+  {f"LIMIT GREATEST({pool:d}, %(n)s)" if pool > 0 else ""}
+),
+lcand AS MATERIALIZED (
+  SELECT c.id, lpool.dl, c.search_vector || ''::tsvector AS sv
+  FROM lpool JOIN knowledge_chunk c ON c.id = lpool.id
+),
+ltf AS (
   SELECT lcand.id, lcand.dl, tq.lx, {wa:g} * ts_rank_cd('{weights}'::float4[], lcand.sv, tq.q, 0)::float8 AS f
   FROM lcand CROSS JOIN tq
   WHERE lcand.sv @@ tq.q
 ),
-ldf AS (SELECT lx, count(*)::float8 AS df FROM ltf GROUP BY lx),
-lst AS (SELECT GREATEST(%(ndocs)s::float8, (SELECT count(*) FROM lcand)) AS n, (SELECT avg(dl) FROM lcand) AS avgdl),
 lex AS MATERIALIZED (
   SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS rnk FROM (
     SELECT ltf.id,
-           sum(ln(1 + (GREATEST(lst.n - ldf.df, 0) + 0.5) / (ldf.df + 0.5))
-               * ltf.f * {k1 + 1:g} / (ltf.f + {k1:g} * (1 - {b:g} + {b:g} * ltf.dl / lst.avgdl))) AS score
-    FROM ltf JOIN ldf USING (lx) CROSS JOIN lst
+           sum(lidf.idf * ltf.f * {k1 + 1:g} / (ltf.f + {k1:g} * (1 - {b:g} + {b:g} * ltf.dl / lst.avgdl))) AS score
+    FROM ltf JOIN lidf USING (lx) CROSS JOIN lst
     GROUP BY ltf.id
     ORDER BY score DESC, ltf.id
     LIMIT %(n)s
@@ -534,7 +550,7 @@ def tenant_chunk_count(tenant_id: int) -> int:
 
 
 def _hnsw_settings(candidates: int, tenant_chunks: int) -> str:
-    ef = max(40, candidates * 2)
+    ef = max(40, candidates)
     # Iterative scans stop after max_scan_tuples; scale it with how rare the tenant's rows
     # are in the index (bounded: beyond that the exact fallback takes over).
     total = _table_estimate()
@@ -578,7 +594,7 @@ def search(
 ) -> SearchOutcome:
     """Hybrid search over one tenant's knowledge chunks. ``query`` is the (normalised) text
     for the lexical leg; ``vector`` the query embedding of ``model`` ("provider:model"), or
-    None for lexical only. Must run inside a transaction (it uses SET LOCAL)."""
+    None for lexical only. One statement (two when an index scan falls back to exact)."""
     started = time.perf_counter()
     lex = lexical_text(query) if config.lexical else ""
     use_lexical = bool(lex)
@@ -595,21 +611,22 @@ def search(
     }
     dim = len(vector) if use_vector and vector is not None else None
     mode = ""
-    rows: list[Any] = []
-    with connection.cursor() as cur:
-        if dim is not None:
-            assert vector is not None
-            params["qvec"] = _vector_literal(vector)
-            mode = config.force_mode or ("exact" if count <= config.exact_max_chunks else "hnsw")
-            if mode == "hnsw":
-                cur.execute(_hnsw_settings(n, count))
-        sql = build_search_sql(dim=dim, exact=mode == "exact", lexical=use_lexical, config=config)
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-        if mode == "hnsw" and not config.force_mode and (not rows or rows[0][12] < n):
+    if dim is not None:
+        assert vector is not None
+        params["qvec"] = _vector_literal(vector)
+        mode = config.force_mode or ("exact" if count <= config.exact_max_chunks else "hnsw")
+    if mode == "hnsw":
+        # SET LOCAL needs a transaction; the exact path is one autocommit statement.
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(_hnsw_settings(n, count))
+            cur.execute(build_search_sql(dim=dim, exact=False, lexical=use_lexical, config=config), params)
+            rows = cur.fetchall()
+        if not config.force_mode and (not rows or rows[0][12] < n):
             # An index scan can come back short (the tenant's rows are rare in the graph):
             # rerun exactly, which always returns top_k when the tenant has them.
             mode = "exact"
+    if mode != "hnsw":
+        with connection.cursor() as cur:
             cur.execute(build_search_sql(dim=dim, exact=True, lexical=use_lexical, config=config), params)
             rows = cur.fetchall()
     hits = _hits(rows, legs=legs, config=config)
@@ -676,13 +693,11 @@ def retrieve(
     if not enabled:
         # No knowledge-base query at all; the call is still audited.
         result.timings_ms = {"embed": 0.0, "search": 0.0, "total": _ms(started)}
-        with transaction.atomic():
-            _fast_commit()
-            audit_started = time.perf_counter()
-            result.audit_id = audit_services.recall_record(
-                result=result, source=source, session_id=session_id, caller=caller,
-                api_key=api_key, user_id=user_id, is_test=is_test,
-            )
+        audit_started = time.perf_counter()
+        result.audit_id = audit_services.recall_record(
+            result=result, source=source, session_id=session_id, caller=caller,
+            api_key=api_key, user_id=user_id, is_test=is_test,
+        )
         result.timings_ms["audit"] = _ms(audit_started)
         return result
 
@@ -708,40 +723,28 @@ def retrieve(
             flags["vector_error"] = exc.reason
     timings["embed"] = _ms(t)
 
-    with transaction.atomic():
-        _fast_commit()
-        t = time.perf_counter()
-        policy, policy_hit = policy_block(tenant)
-        timings["policy"] = _ms(t)
-        flags["policy_cache"] = "hit" if policy_hit else "miss"
-        outcome = search(
-            tenant_id=tenant.pk, query=normalized, vector=vector, model=model_key, top_k=top_k,
-            user_id=user_id, config=config,
-        )
-        timings["search"] = outcome.timings_ms["search"]
-        flags["vector_search"] = outcome.mode
-        result.policy = policy
-        result.knowledge = outcome.hits
-        result.legs = outcome.legs
-        timings["total"] = _ms(started)
-        result.timings_ms = {"embed": timings["embed"], "search": timings["search"],
-                             "policy": timings["policy"], "total": timings["total"]}
-        t = time.perf_counter()
-        result.audit_id = audit_services.recall_record(
-            result=result, source=source, session_id=session_id, caller=caller,
-            api_key=api_key, user_id=user_id, is_test=is_test,
-        )
+    t = time.perf_counter()
+    policy, policy_hit = policy_block(tenant)
+    timings["policy"] = _ms(t)
+    flags["policy_cache"] = "hit" if policy_hit else "miss"
+    outcome = search(
+        tenant_id=tenant.pk, query=normalized, vector=vector, model=model_key, top_k=top_k,
+        user_id=user_id, config=config,
+    )
+    flags["vector_search"] = outcome.mode
+    result.policy = policy
+    result.knowledge = outcome.hits
+    result.legs = outcome.legs
+    result.timings_ms = {"embed": timings["embed"], "search": outcome.timings_ms["search"],
+                         "policy": timings["policy"], "total": _ms(started)}
+    t = time.perf_counter()
+    result.audit_id = audit_services.recall_record(
+        result=result, source=source, session_id=session_id, caller=caller,
+        api_key=api_key, user_id=user_id, is_test=is_test,
+    )
     result.timings_ms["audit"] = _ms(t)
     result.timings_ms["total"] = _ms(started)
     return result
-
-
-def _fast_commit() -> None:
-    """Commit this transaction without waiting for the WAL flush: only the audit row is
-    written, and losing the last few rows of a crash is better than making every caller
-    wait for an fsync (measured in benchmarks/bench_latency.py)."""
-    with connection.cursor() as cur:
-        cur.execute("SET LOCAL synchronous_commit = off")
 
 
 def with_config(**changes: Any) -> SearchConfig:
