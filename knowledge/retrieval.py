@@ -14,6 +14,8 @@ endpoint and the browser's retrieval-test page. It
    lexical leg (Postgres full-text search), fused with weighted reciprocal rank fusion,
    always ``WHERE tenant_id = %s`` (and scope/owner) inside the SQL;
 6. writes one ``RecallAudit`` row: one INSERT, in SQL (no ORM compilation on the hot path).
+   The API reserves the row's id (one ``nextval``) and writes the row once the response
+   has been handed to the caller, so the INSERT is off the caller's path.
 
 Round trips are what a call costs on a small machine (~0.2 ms each here), so the exact
 path is: [chunk count, cached 60 s] + [policy, cached per version] + 1 search statement +
@@ -25,30 +27,39 @@ Search design (figures in ``benchmarks/results/``):
   dimension, with the same cast and predicate as the partial HNSW index
   (``embedding::vector(384) … WHERE embedding_dim = 384``). HNSW filters *after* the index
   scan, so a tenant holding a small share of the table would get fewer than ``top_k``
-  rows. Two measures, both needed: tenants with at most ``EXACT_SEARCH_MAX_CHUNKS``
-  chunks are searched exactly (btree on ``(tenant, kind)`` then a sort by distance — a
-  few ms, and exact), larger tenants use the HNSW index with pgvector 0.8 iterative scans
-  (``hnsw.iterative_scan = relaxed_order``, ``ef_search`` ≥ candidates,
-  ``max_scan_tuples`` scaled to the tenant's share). Should an index scan still come back
-  short, the leg is re-run exactly, so ``top_k`` is always honoured. The tenant's chunk
-  count (index-only count) is cached in-process for ``COUNT_TTL_SECONDS``.
-* **Lexical leg.** Okapi BM25 computed in SQL from ``search_vector`` (title and heading at
-  weight A, text at weight B, 'english' config) with the tenant's own statistics.
-  Spoken queries are ORed term by term (an AND of every word a caller says almost never
-  matches). ``ts_rank``/``ts_rank_cd`` have no IDF and scored far lower on SciFact
-  (0.55/0.42 vs 0.71 nDCG@10 on train); pg_textsearch's BM25 index scores the same as this
-  but needs a schema change, keeps corpus statistics across tenants and filters by tenant
-  only after its index scan (see benchmarks/results/quality.md).
+  rows. Two measures, both needed: tenants with at most ``EXACT_SEARCH_MAX_CHUNKS`` (5,000)
+  knowledge chunks are searched exactly (btree on ``(tenant, kind)``, then a sort by exact
+  distance: exact recall, and no dependence on how rare the tenant is in the graph);
+  larger tenants use the HNSW index with pgvector 0.8 iterative scans
+  (``hnsw.iterative_scan = relaxed_order``, ``ef_search`` ≥ candidates, ``max_scan_tuples``
+  scaled to the tenant's share of the table). Should an index scan still come back short,
+  the leg is re-run exactly, so ``top_k`` is always honoured. Measured at 100k chunks
+  (benchmarks/results/latency*.md): exact costs ~6 µs per chunk while vectors are
+  TOASTed out of line (pgvector's default storage; ~2 µs with ``STORAGE MAIN``), HNSW
+  ~6–15 ms whatever the tenant's size, so the cut-over sits between 2k and 10k chunks.
+  The tenant's chunk count (index-only count) is cached in-process for
+  ``COUNT_TTL_SECONDS``; it also serves as BM25's N.
+* **Lexical leg.** Okapi BM25 (k1 1.2, b 0.75, title/heading counted twice) computed in
+  SQL from ``search_vector`` (title and heading at weight A, text at weight B, 'english'
+  config) with the tenant's own statistics; see ``_lexical_cte``. Spoken queries are ORed
+  term by term: an AND of every word a caller says almost never matches (dev set hit@3
+  0.20–0.33 vs 0.89). ``ts_rank``/``ts_rank_cd`` have no IDF and score far lower on
+  SciFact (test 0.57/0.41 vs 0.69 nDCG@10). pg_textsearch's BM25 index (in the embedded
+  server) scores the same and is much faster on long queries, but needs a schema change,
+  keeps its corpus statistics across all tenants, and filters by tenant only after its
+  index scan; not adopted (benchmarks/results/quality.md).
 * **Fusion.** Weighted RRF ``Σ w_leg / (k + rank_leg)`` over 40 candidates per leg, k = 10,
   equal weights: chosen on SciFact *train* and the caller dev set together. SciFact train
-  alone prefers k = 5 with the lexical leg at 1.25 (+0.018 nDCG@10 on train) but that
-  loses caller paraphrases, where the vector leg is the stronger one; the common k = 60
-  is 0.005 lower on train. The ``score`` returned is the sum divided by its maximum (rank 1
-  in every leg that ran), so it lies in 0..1.
+  alone prefers k = 5 with the lexical leg at 1.25 (+0.01 nDCG@10) but that loses caller
+  paraphrases, where the vector leg is the stronger one; the common k = 60 is lower on
+  both. The ``score`` returned is the sum divided by its maximum (rank 1 in every leg that
+  ran), so it lies in 0..1.
 * **Caller speech.** ``knowledge.querytext.normalize`` removes fillers and hedges. BM25's
-  IDF and the embedding model already shrug most of them off (hit@3 on the dev set is the
-  same within one question either way); it is kept because filler variants of a question
-  then share one cached embedding and the audit shows what was searched.
+  IDF and the embedding model already shrug most of them off (dev set hit@3 is the same
+  with or without; MRR a little higher with); it is kept because filler variants of a
+  question then share one cached embedding and the audit shows what was searched.
+* Lexical-only search (embeddings off) returns only chunks that share a word with the
+  query, so it can return fewer than ``top_k``.
 """
 
 from __future__ import annotations
@@ -58,6 +69,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -86,8 +98,8 @@ class SearchConfig:
     vector_weight: float = 1.0
     lexical_weight: float = 1.0
     lexical_mode: str = "or"  # "or": any query term; "and": every term (for comparison)
-    bm25_k1: float = 0.9
-    bm25_b: float = 0.4
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
     title_weight: float = 2.0  # a title/heading occurrence counts this many times
     lexical_pool: int = 100  # chunks scored exactly by BM25 (0 = all that match a term)
     normalize_query: bool = True
@@ -173,6 +185,7 @@ class RetrievalResult:
     flags: dict[str, Any] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     audit_id: int | None = None
+    pending_audit: Callable[[], Any] | None = field(default=None, repr=False)
 
     def prompt(self) -> dict[str, str]:
         instructions = ""
@@ -674,9 +687,28 @@ def retrieve(
     user: Any = None,
     is_test: bool = False,
     config: SearchConfig = DEFAULT_CONFIG,
+    defer_audit: bool = False,
 ) -> RetrievalResult:
-    """The context bundle for one caller turn, audited. See the module docstring."""
+    """The context bundle for one caller turn, audited. See the module docstring.
+
+    With ``defer_audit`` the audit row's id is reserved now (``result.audit_id``) and the
+    row itself is written by ``write_audit(result)``, which the API calls after the
+    response has gone to the caller; otherwise it is written before returning.
+    """
     from audit import services as audit_services
+
+    def record(result: RetrievalResult) -> None:
+        if defer_audit:
+            result.audit_id = audit_services.recall_reserve_id()
+            result.pending_audit = lambda: audit_services.recall_record(
+                result=result, source=source, session_id=session_id, caller=caller,
+                api_key=api_key, user_id=user_id, is_test=is_test, recall_id=result.audit_id,
+            )
+        else:
+            result.audit_id = audit_services.recall_record(
+                result=result, source=source, session_id=session_id, caller=caller,
+                api_key=api_key, user_id=user_id, is_test=is_test,
+            )
 
     started = time.perf_counter()
     top_k = max(1, min(int(top_k), MAX_TOP_K))
@@ -694,10 +726,7 @@ def retrieve(
         # No knowledge-base query at all; the call is still audited.
         result.timings_ms = {"embed": 0.0, "search": 0.0, "total": _ms(started)}
         audit_started = time.perf_counter()
-        result.audit_id = audit_services.recall_record(
-            result=result, source=source, session_id=session_id, caller=caller,
-            api_key=api_key, user_id=user_id, is_test=is_test,
-        )
+        record(result)
         result.timings_ms["audit"] = _ms(audit_started)
         return result
 
@@ -738,13 +767,21 @@ def retrieve(
     result.timings_ms = {"embed": timings["embed"], "search": outcome.timings_ms["search"],
                          "policy": timings["policy"], "total": _ms(started)}
     t = time.perf_counter()
-    result.audit_id = audit_services.recall_record(
-        result=result, source=source, session_id=session_id, caller=caller,
-        api_key=api_key, user_id=user_id, is_test=is_test,
-    )
+    record(result)
     result.timings_ms["audit"] = _ms(t)
     result.timings_ms["total"] = _ms(started)
     return result
+
+
+def write_audit(result: RetrievalResult, *, extra_timings: dict[str, float] | None = None) -> None:
+    """Write a deferred audit row (see ``retrieve(defer_audit=True)``); a no-op otherwise."""
+    pending = result.pending_audit
+    if pending is None:
+        return
+    result.pending_audit = None
+    if extra_timings:
+        result.timings_ms.update(extra_timings)
+    pending()
 
 
 def with_config(**changes: Any) -> SearchConfig:

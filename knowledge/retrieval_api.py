@@ -2,16 +2,19 @@
 ``POST /api/v1/dify/retrieval`` (Dify's External Knowledge API). Thin: auth, then
 ``knowledge.retrieval.retrieve``.
 
-Both answer with a ``Server-Timing`` header (auth, embed, policy, search, audit,
-serialize, total in ms) so latency can be attributed from outside the process.
+Both answer with a ``Server-Timing`` header (auth, embed, policy, search, audit — the id
+reservation —, serialize, server in ms) so latency can be attributed from outside the
+process, and write the recall audit row after the response has been sent.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 from ninja.errors import ValidationError
@@ -20,6 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from knowledge import apikeys, auth, models, retrieval
 
+logger = logging.getLogger(__name__)
 router = Router(tags=["Retrieval"])
 
 
@@ -84,7 +88,9 @@ class DifyRetrievalSetting(BaseModel):
 class DifyRetrievalIn(BaseModel):
     knowledge_id: str = Field(..., min_length=1, max_length=200)
     query: str = Field(..., min_length=1, max_length=4000)
-    retrieval_setting: DifyRetrievalSetting = Field(default_factory=DifyRetrievalSetting)
+    retrieval_setting: DifyRetrievalSetting = Field(
+        default_factory=lambda: DifyRetrievalSetting(top_k=5, score_threshold=0.0)
+    )
     metadata_condition: dict[str, Any] | None = None  # accepted, not applied
 
 
@@ -107,7 +113,33 @@ class DifyErrorOut(Schema):
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _json_response(request: HttpRequest, body: dict[str, Any], timings: dict[str, float], *, status: int = 200) -> HttpResponse:
+class AuditAfterResponse(HttpResponse):
+    """A response that writes the call's recall audit row once it has been sent.
+
+    The WSGI server calls ``close()`` after the last byte has gone to the client, so the
+    INSERT costs the caller nothing. The row's id was reserved before answering.
+    """
+
+    def __init__(self, *args: Any, result: retrieval.RetrievalResult, timings: dict[str, float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._result = result
+        self._timings = timings
+
+    def close(self) -> None:
+        try:
+            retrieval.write_audit(self._result, extra_timings=self._timings)
+        except DatabaseError:
+            # The answer is already with the caller; losing its audit row must not turn
+            # into a server error, but it must be visible.
+            logger.exception("could not write recall audit %s", self._result.audit_id)
+        finally:
+            super().close()
+
+
+def _json_response(
+    request: HttpRequest, body: dict[str, Any], timings: dict[str, float], *,
+    result: retrieval.RetrievalResult, status: int = 200,
+) -> HttpResponse:
     t = time.perf_counter()
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
     timings = dict(timings)
@@ -115,7 +147,10 @@ def _json_response(request: HttpRequest, body: dict[str, Any], timings: dict[str
     started = getattr(request, "_kb_started", None)
     if started is not None:
         timings["server"] = round((time.perf_counter() - started) * 1000, 3)
-    response = HttpResponse(payload, status=status, content_type="application/json")
+    response = AuditAfterResponse(
+        payload, status=status, content_type="application/json", result=result,
+        timings={k: timings[k] for k in ("auth", "serialize", "server") if k in timings},
+    )
     response["Server-Timing"] = ", ".join(f"{name};dur={value}" for name, value in timings.items())
     return response
 
@@ -136,9 +171,9 @@ def retrieve(request: HttpRequest, body: RetrieveIn) -> HttpResponse:
     result = retrieval.retrieve(
         tenant=principal.tenant, query=body.query, top_k=body.top_k,
         session_id=body.session_id or "", caller=body.caller or "", source="api",
-        api_key=principal.api_key, user=principal.user,
+        api_key=principal.api_key, user=principal.user, defer_audit=True,
     )
-    return _json_response(request, result.as_response(), _stage_timings(result, auth_ms))
+    return _json_response(request, result.as_response(), _stage_timings(result, auth_ms), result=result)
 
 
 # --- POST /dify/retrieval -------------------------------------------------------------------
@@ -197,7 +232,7 @@ def dify_retrieval(request: HttpRequest) -> HttpResponse:
         return _dify_error(2001, "The knowledge does not exist", 404)
     setting = body.retrieval_setting
     result = retrieval.retrieve(
-        tenant=tenant, query=body.query, top_k=setting.top_k, source="dify", api_key=key,
+        tenant=tenant, query=body.query, top_k=setting.top_k, source="dify", api_key=key, defer_audit=True,
     )
     records = [
         {
@@ -216,4 +251,4 @@ def dify_retrieval(request: HttpRequest) -> HttpResponse:
         for hit in result.knowledge
         if hit.score >= setting.score_threshold
     ]
-    return _json_response(request, {"records": records}, _stage_timings(result, auth_ms))
+    return _json_response(request, {"records": records}, _stage_timings(result, auth_ms), result=result)

@@ -46,6 +46,9 @@ def test_it_answers_the_voice_router_with_the_contract_body(
     audit = RecallAudit.objects.get(pk=body["audit_id"])
     assert audit.tenant_id == kb.pk and audit.session_id == "call-1" and audit.caller == "+1555"
     assert audit.source == "api" and audit.api_key is not None
+    # Written after the response went out, with the serialisation time known by then.
+    assert {"embed", "search", "serialize", "server"} <= set(audit.timings_ms)
+    assert [r["chunk_id"] for r in audit.results] == [h["chunk_id"] for h in body["knowledge"]]
     assert "Server-Timing" in response.headers and "search;dur=" in response.headers["Server-Timing"]
 
 
