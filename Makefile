@@ -22,6 +22,7 @@ run: install
 
 test: install
 	bash scripts/ensure-chromium.sh
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 lint: install
