@@ -39,7 +39,7 @@ Search design (figures in ``benchmarks/results/``):
   ~6–15 ms whatever the tenant's size, so the cut-over sits between 2k and 10k chunks.
   The tenant's chunk count (index-only count) is cached in-process for
   ``COUNT_TTL_SECONDS``; it also serves as BM25's N.
-* **Lexical leg.** Okapi BM25 (k1 1.2, b 0.75, title/heading counted twice) computed in
+* **Lexical leg.** Okapi BM25 (k1 0.9, b 0.4, title/heading counted twice) computed in
   SQL from ``search_vector`` (title and heading at weight A, text at weight B, 'english'
   config) with the tenant's own statistics; see ``_lexical_cte``. Spoken queries are ORed
   term by term: an AND of every word a caller says almost never matches (dev set hit@3
@@ -98,8 +98,8 @@ class SearchConfig:
     vector_weight: float = 1.0
     lexical_weight: float = 1.0
     lexical_mode: str = "or"  # "or": any query term; "and": every term (for comparison)
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
     title_weight: float = 2.0  # a title/heading occurrence counts this many times
     lexical_pool: int = 100  # chunks scored exactly by BM25 (0 = all that match a term)
     normalize_query: bool = True
