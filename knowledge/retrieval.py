@@ -52,7 +52,7 @@ Search design (figures in ``benchmarks/results/``):
   equal weights: chosen on SciFact *train* and the caller dev set together. SciFact train
   alone prefers k = 5 with the lexical leg at 1.25 (+0.01 nDCG@10) but that loses caller
   paraphrases, where the vector leg is the stronger one; the common k = 60 is lower on
-  both. The ``score`` returned is the sum divided by its maximum (rank 1 in every leg that
+  SciFact and no better on the dev set. The ``score`` returned is the sum divided by its maximum (rank 1 in every leg that
   ran), so it lies in 0..1.
 * **Caller speech.** ``knowledge.querytext.normalize`` removes fillers and hedges. BM25's
   IDF and the embedding model already shrug most of them off (dev set hit@3 is the same
