@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from ninja import Query, Router
 
 from audit import models, schemas, selectors
+from kbsite.pagination import paginate
 from knowledge import auth
 
 router = Router(tags=["Recall audit"])
@@ -25,8 +26,7 @@ def list_recalls(request: HttpRequest, filters: Query[schemas.RecallFilters]) ->
         tenant=_principal(request).tenant, date_from=filters.date_from, date_to=filters.date_to,
         text=filters.q, session=filters.session_id, source=filters.source,
     )
-    start, end = filters.bounds()
-    return {"items": list(qs[start:end]), "count": qs.count()}
+    return paginate(qs, filters)
 
 
 @router.get("/recalls/{recall_id}", response=schemas.RecallOut, auth=support_auth)

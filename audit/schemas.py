@@ -5,20 +5,16 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from kbsite.pagination import Page
+from knowledge.schemas import KnowledgeOut
 
-class RecallFilters(Schema):
+
+class RecallFilters(Page):
     date_from: date | datetime | None = None
     date_to: date | datetime | None = None
     q: str | None = Field(None, max_length=500, description="Text in the query (raw or normalised) or caller")
     session_id: str | None = Field(None, max_length=200)
     source: str | None = None
-    limit: int = 50
-    offset: int = 0
-
-    def bounds(self) -> tuple[int, int]:
-        limit = max(1, min(self.limit, 200))
-        offset = max(0, self.offset)
-        return offset, offset + limit
 
 
 class RecallSummaryOut(Schema):
@@ -47,13 +43,7 @@ class RecallSummaryOut(Schema):
         return [str(r.get("document_name", "")) for r in (obj.results or [])[:3]]
 
 
-class RecallHitOut(Schema):
-    chunk_id: int
-    document_id: int
-    document_name: str
-    chunk_index: int
-    text: str
-    score: float
+class RecallHitOut(KnowledgeOut):
     heading: str = ""
     page: int | None = None
     vector_rank: int | None = None

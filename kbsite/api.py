@@ -59,17 +59,13 @@ def health(request: HttpRequest) -> HttpResponse:
 
 
 def _mount() -> None:
+    from audit.api import router as audit_router
     from knowledge.api import router as kb_router
+    from knowledge.retrieval_api import router as retrieval_router
 
     api.add_router("/kb/", kb_router)
-    for module_name, prefix in (("knowledge.retrieval_api", "/"), ("audit.api", "/audit/")):
-        try:
-            module = __import__(module_name, fromlist=["router"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        api.add_router(prefix, module.router)
+    api.add_router("/", retrieval_router)
+    api.add_router("/audit/", audit_router)
 
 
 _mount()

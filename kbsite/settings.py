@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
 from kbsite.env import envbool, envchoice, envint, envstr
 
@@ -180,8 +179,6 @@ Q_CLUSTER: dict[str, Any] = {
     "label": "Task queue",
     "cache": "djangoq",
 }
-if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"]:
-    raise ImproperlyConfigured("Q_CLUSTER retry must exceed timeout")
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -18,18 +17,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("kb/", include("knowledge.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]
-
-try:
-    import knowledge.urls  # noqa: F401
-
-    urlpatterns.insert(1, path("kb/", include("knowledge.urls")))
-except ModuleNotFoundError:  # the browser UI module is added separately
-    urlpatterns[0] = path("", RedirectView.as_view(url="/admin/", permanent=False))
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.STATIC_URL)

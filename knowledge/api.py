@@ -5,26 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse, HttpRequest
-from ninja import File, Form, Query, Router, Schema, Status
+from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
 from kbsite.errors import NotFound
+from kbsite.pagination import Page, paginate
 from knowledge import auth, ingestion, models, schemas, selectors, services
 
 router = Router(tags=["KB files"])
 
 read_auth = auth.TenantAuth(scope="manage", roles=auth.READ_ROLES)
 write_auth = auth.TenantAuth(scope="manage", roles=auth.ADMIN_ROLES)
-
-
-class Page(Schema):
-    limit: int = 50
-    offset: int = 0
-
-    def bounds(self) -> tuple[int, int]:
-        limit = max(1, min(self.limit, 200))
-        offset = max(0, self.offset)
-        return offset, offset + limit
 
 
 class FileFilters(Page):
@@ -66,8 +57,7 @@ def upload_file(
 def list_files(request: HttpRequest, filters: Query[FileFilters]) -> dict:
     p = _principal(request)
     qs = selectors.document_list(tenant=p.tenant, kind=filters.kind, status=filters.status, search=filters.search)
-    start, end = filters.bounds()
-    return {"items": list(qs[start:end]), "count": qs.count()}
+    return paginate(qs, filters)
 
 
 @router.get("/files/{document_id}", response=schemas.DocumentOut, auth=read_auth)
@@ -100,8 +90,7 @@ def delete_file(request: HttpRequest, document_id: int) -> Status:
 @router.get("/files/{document_id}/chunks", response=schemas.ChunkPage, auth=read_auth)
 def file_chunks(request: HttpRequest, document_id: int, page: Query[Page]) -> dict:
     qs = selectors.document_chunks(tenant=_principal(request).tenant, document_id=document_id)
-    start, end = page.bounds()
-    return {"items": list(qs[start:end]), "count": qs.count()}
+    return paginate(qs, page)
 
 
 @router.post("/files/{document_id}/ingest", response={202: schemas.IngestOut}, auth=write_auth)
@@ -116,8 +105,7 @@ def ingest_file(request: HttpRequest, document_id: int, body: schemas.IngestIn |
 @router.get("/ingest-jobs", response=schemas.JobPage, auth=read_auth, tags=["Ingest jobs"])
 def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> dict:
     qs = selectors.job_list(tenant=_principal(request).tenant, status=filters.status, document_id=filters.document)
-    start, end = filters.bounds()
-    return {"items": list(qs[start:end]), "count": qs.count()}
+    return paginate(qs, filters)
 
 
 @router.get("/ingest-jobs/{job_id}", response=schemas.JobOut, auth=read_auth, tags=["Ingest jobs"])

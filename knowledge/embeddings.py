@@ -232,7 +232,7 @@ class LocalProvider:
     def _encode(self, texts: list[str]) -> list[list[float]]:
         from django.conf import settings
 
-        batch_size = int(getattr(settings, "KB_EMBEDDING_BATCH_SIZE", 64))
+        batch_size = settings.KB_EMBEDDING_BATCH_SIZE
         with self._lock:
             array = self._st.encode(
                 texts,

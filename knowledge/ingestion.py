@@ -26,7 +26,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from knowledge import models, policy_cache
+from kbsite.errors import Conflict
+from knowledge import filetypes, models, policy_cache
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,13 @@ def embeddings_enabled(tenant: models.Tenant) -> bool:
     return settings.KB_EMBEDDINGS_ENABLED
 
 
+def configured_embedding_model() -> str:
+    """The ``provider:model`` name recorded on chunks embedded with the current settings."""
+    return f"{settings.KB_EMBEDDING_PROVIDER}:{settings.KB_EMBEDDING_MODEL}"
+
+
 def current_embedding_model(tenant: models.Tenant) -> str:
-    return f"{settings.KB_EMBEDDING_PROVIDER}:{settings.KB_EMBEDDING_MODEL}" if embeddings_enabled(tenant) else ""
+    return configured_embedding_model() if embeddings_enabled(tenant) else ""
 
 
 def idempotency_key(
@@ -162,7 +168,7 @@ def request_ingestion(
 
 
 def _skip_reason(*, tenant: models.Tenant, document: models.Document) -> str:
-    if document.file_type not in ("txt", "md", "pdf", "docx", "html", "text"):
+    if document.file_type not in filetypes.CONTENT_TYPES:
         return f"unsupported file type {document.file_type!r}"
     budget = tenant.embedding_token_budget
     if embeddings_enabled(tenant) and budget is not None and tenant.embedding_tokens_used >= budget:
@@ -186,8 +192,6 @@ def get_ingestion_status(*, tenant: models.Tenant, document_id: int) -> Ingestio
 
 def retry_job(*, job: models.IngestJob) -> IngestionOutcome:
     """Retry a failed or skipped job's document as a new job (history is kept)."""
-    from kbsite.errors import Conflict
-
     if job.status in ACTIVE_JOB_STATUSES:
         raise Conflict("this job is still queued or running")
     return request_ingestion(
@@ -315,7 +319,7 @@ def _ingest(*, job: models.IngestJob, stats: _Stats) -> None:
     with stats.stage("extract"):
         try:
             extracted = extraction.extract(
-                data, file_type=doc.file_type if doc.file_type != "text" else "txt", filename=doc.name,
+                data, file_type=doc.file_type, filename=doc.name,
                 max_pages=settings.KB_MAX_PDF_PAGES, max_chars=settings.KB_MAX_EXTRACTED_CHARS,
             )
         except extraction.ExtractionError as exc:
@@ -351,18 +355,12 @@ def _embed(texts: list[str]) -> tuple[list[list[float]], int, str]:
 
     try:
         provider = embeddings.get_provider()
-        vectors: list[list[float]] = []
-        tokens = 0
-        size = settings.KB_EMBEDDING_BATCH_SIZE if provider.name != "openai" else len(texts)
-        for start in range(0, len(texts), max(size, 1)):
-            batch = provider.embed_documents(texts[start : start + size])
-            vectors.extend(batch.vectors)
-            tokens += batch.tokens
+        batch = provider.embed_documents(texts)  # each provider batches for its own limits
     except embeddings.EmbeddingError as exc:
         if exc.retryable:
             raise RetryableError(f"embedding service error: {exc.reason}") from exc
         raise PermanentError(f"embedding failed: {exc.reason}") from exc
-    return vectors, tokens, f"{provider.name}:{provider.model}"
+    return batch.vectors, batch.tokens, f"{provider.name}:{provider.model}"
 
 
 def _store(

@@ -17,6 +17,3 @@ def bump(*, tenant_id: int) -> None:
     """Bump the version now (call inside the transaction that changes policy chunks)."""
     models.Tenant.objects.filter(pk=tenant_id).update(policy_version=F("policy_version") + 1)
 
-
-def invalidate_on_commit(*, tenant_id: int) -> None:
-    bump(tenant_id=tenant_id)

@@ -126,7 +126,7 @@ class Hit:
     vector_rank: int | None = None
     lexical_rank: int | None = None
     vector_similarity: float | None = None  # cosine similarity, when the vector leg found it
-    lexical_score: float | None = None  # ts_rank_cd, when the lexical leg found it
+    lexical_score: float | None = None  # BM25, when the lexical leg found it
 
     def as_response(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,7 @@ from ninja.errors import ValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from knowledge import apikeys, auth, models, retrieval
+from knowledge import apikeys, auth, models, retrieval, schemas
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["Retrieval"])
@@ -54,15 +54,6 @@ class PolicyOut(Schema):
     truncated: bool
 
 
-class KnowledgeOut(Schema):
-    chunk_id: int
-    document_id: int
-    document_name: str
-    chunk_index: int
-    text: str
-    score: float
-
-
 class PromptOut(Schema):
     instructions: str
     context: str
@@ -73,7 +64,7 @@ class RetrieveOut(Schema):
     tenant: str
     query: str
     policy: PolicyOut
-    knowledge: list[KnowledgeOut]
+    knowledge: list[schemas.KnowledgeOut]
     prompt: PromptOut
     audit_id: int | None
     embedding_model: str

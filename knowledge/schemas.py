@@ -52,6 +52,17 @@ class ChunkOut(Schema):
         return obj.embedding is not None
 
 
+class KnowledgeOut(Schema):
+    """One knowledge hit as the voice router gets it (DESIGN §5); the audit adds to it."""
+
+    chunk_id: int
+    document_id: int
+    document_name: str
+    chunk_index: int
+    text: str
+    score: float
+
+
 class ChunkPage(Schema):
     items: list[ChunkOut]
     count: int

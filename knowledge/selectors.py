@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
 from kbsite.errors import NotFound
@@ -16,14 +15,6 @@ def tenant_get_by_slug(*, slug: str) -> models.Tenant:
         return models.Tenant.objects.get(slug=slug)
     except models.Tenant.DoesNotExist as exc:
         raise NotFound(f"tenant {slug!r} not found") from exc
-
-
-def memberships_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[models.Membership]:
-    return (
-        models.Membership.objects.filter(user_id=getattr(user, "pk", None) or 0)
-        .select_related("tenant")
-        .order_by("tenant__name", "tenant__slug")
-    )
 
 
 def tenants_for_user(*, user: Any) -> QuerySet[models.Tenant]:

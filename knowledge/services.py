@@ -175,6 +175,6 @@ def document_delete(*, document: models.Document) -> None:
         models.Chunk.objects.filter(tenant_id=tenant_id, document_id=document.pk).delete()
         document.delete()
         if was_policy:
-            policy_cache.invalidate_on_commit(tenant_id=tenant_id)
+            policy_cache.bump(tenant_id=tenant_id)
         if storage_name and storage is not None:
             transaction.on_commit(lambda: storage.delete(storage_name))

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, F
+from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -84,16 +84,6 @@ def resolve_context(request: HttpRequest) -> KbContext | None:
         if tenant is not None:
             membership = selectors.membership_get(tenant=tenant, user=user)
             role = membership.role if membership else ""
-    if tenant is None and not explicit:
-        # The last-selected membership; never-selected ones last (Postgres sorts NULL first
-        # in DESC, which would let a never-chosen tenant win over the one just switched to).
-        membership = (
-            selectors.memberships_for_user(user=user)
-            .order_by(F("last_selected_at").desc(nulls_last=True), "tenant__slug")
-            .first()
-        )
-        if membership is not None:
-            tenant, role = membership.tenant, membership.role
     if tenant is None:
         tenant, role = auth.resolve_session_tenant(request, user)
     if tenant is None:

@@ -45,8 +45,8 @@ def test_the_shared_corpus_ends_ready_or_failed_with_reasons(
     for name, reason in failed.items():
         assert reason and "Traceback" not in reason and len(reason) < 300, (name, reason)
     # Known cases from the manifest.
-    assert "encrypted" in failed.get("pypdf__crazyones-encrypted-256.pdf", "encrypted") or \
-        "pypdf__crazyones-encrypted-256.pdf" in ready
+    assert "encrypted PDF" in failed["pypdf__crazyones-encrypted-256.pdf"]
+    assert "password-protected Word" in failed["poi__bug53475-password-is-pass.docx"]
     assert "no text layer" in failed["docling__ocr_test.pdf"]
     manifest = eval_dir / "docs" / "MANIFEST.tsv"
     report = Path(settings.KB_DATA_DIR) / "eval-corpus-report.tsv"

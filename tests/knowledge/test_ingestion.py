@@ -57,6 +57,20 @@ def test_reingesting_unchanged_content_is_a_duplicate_and_costs_nothing(
     assert run_jobs() == []
 
 
+def test_get_ingestion_status_reports_the_document_and_its_latest_job(tenant: Any, other_tenant: Any, run_jobs: Any) -> None:
+    from kbsite.errors import NotFound
+
+    doc = _upload(tenant, "Saturday 9 to 12.")
+    queued = ingestion.get_ingestion_status(tenant=tenant, document_id=doc.pk)
+    assert queued.document_status == "queued" and queued.job is not None and queued.job.status == "queued"
+    run_jobs()
+    ready = ingestion.get_ingestion_status(tenant=tenant, document_id=doc.pk)
+    assert ready.document_status == "ready" and ready.chunk_count >= 1
+    assert ready.job is not None and ready.job.status == "ready"
+    with pytest.raises(NotFound):
+        ingestion.get_ingestion_status(tenant=other_tenant, document_id=doc.pk)
+
+
 def test_a_request_while_one_is_in_flight_is_a_duplicate(tenant: Any) -> None:
     doc = _upload(tenant, "Saturday 9 to 12.")
     again = ingestion.request_ingestion(document=doc, force=True)

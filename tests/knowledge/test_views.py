@@ -687,13 +687,14 @@ def test_a_member_who_is_not_staff_can_log_in_and_see_the_files(client: Any, mak
 
 
 def test_the_api_uses_the_tenant_the_user_switched_to(client: Any, make_user: Any, tenant: Any, other_tenant: Any) -> None:
-    from knowledge import services
-
     user = make_user("multi", tenant=tenant, role="admin")
     services.membership_set(tenant=other_tenant, user=user, role="admin")
-    services.tenant_select(user=user, tenant=other_tenant)
+    _upload(tenant, HOURS, "first-tenant-hours.md", auto_ingest=False)
+    theirs = _upload(other_tenant, "Other tenant's parking notes.", "second-tenant-parking.md", auto_ingest=False)
     client.force_login(user)
-    from knowledge import auth
-
-    request = type("R", (), {"META": {}, "GET": {}})()
-    assert auth.resolve_session_tenant(request, user)[0] == other_tenant  # type: ignore[arg-type]
+    services.tenant_select(user=user, tenant=other_tenant)
+    listing = client.get("/api/v1/kb/files").json()
+    assert [d["id"] for d in listing["items"]] == [theirs.pk]
+    page = client.get(reverse("kb:files"))
+    assert b"second-tenant-parking.md" in page.content
+    assert b"first-tenant-hours.md" not in page.content

@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no document {opts['document']}")
         if opts["embed_missing"]:
             docs = docs.filter(
-                Q(chunks__embedding__isnull=True) | ~Q(chunks__embedding_model__in=_current_models())
+                Q(chunks__embedding__isnull=True) | ~Q(chunks__embedding_model=ingestion.configured_embedding_model())
             ).distinct()
         outcomes: Counter[str] = Counter()
         for doc in tqdm(list(docs), desc="re-index", unit="doc", disable=opts["no_progress"]):
@@ -51,9 +51,3 @@ class Command(BaseCommand):
         self.stdout.write(f"{sum(outcomes.values())} documents: {summary}")
         if outcomes["queued"]:
             self.stdout.write("the worker (manage.py qcluster) processes the queued jobs")
-
-
-def _current_models() -> list[str]:
-    from django.conf import settings
-
-    return [f"{settings.KB_EMBEDDING_PROVIDER}:{settings.KB_EMBEDDING_MODEL}"]
