@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -73,12 +75,31 @@ def recall_record(
     return int(row[0])
 
 
+_ID_BLOCK = 64
+_reserved_ids: list[int] = []
+_reserved_pid = [0]
+_reserved_lock = threading.Lock()
+
+
 def recall_reserve_id() -> int:
-    """Take the id of a recall audit row that will be written later (one nextval)."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT nextval(pg_get_serial_sequence('audit_recallaudit', 'id'))")
-        row = cur.fetchone()
-    return int(row[0])
+    """Take the id of a recall audit row that will be written later.
+
+    Ids come from the table's sequence in blocks of ``_ID_BLOCK`` kept in-process, so
+    most calls cost no round trip (ids stay unique across processes; gaps are harmless).
+    """
+    with _reserved_lock:
+        if _reserved_pid[0] != os.getpid():  # a forked child must not reuse its parent's block
+            _reserved_ids.clear()
+            _reserved_pid[0] = os.getpid()
+        if not _reserved_ids:
+            with connection.cursor() as cur:
+                cur.execute(
+                    "SELECT nextval(pg_get_serial_sequence('audit_recallaudit', 'id')) "
+                    "FROM generate_series(1, %s)",
+                    [_ID_BLOCK],
+                )
+                _reserved_ids.extend(sorted((int(row[0]) for row in cur.fetchall()), reverse=True))
+        return _reserved_ids.pop()
 
 
 def recall_purge(

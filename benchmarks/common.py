@@ -205,7 +205,7 @@ def bulk_load_chunks(
         cur.execute(
             "UPDATE knowledge_chunk SET search_vector = "
             "setweight(to_tsvector('english', coalesce(metadata->>'title', '') || ' ' || heading), 'A') || "
-            "setweight(to_tsvector('english', text), 'B') "
+            "setweight(to_tsvector('english', text), 'B') || kb_tenant_lexeme(tenant_id) "
             "WHERE tenant_id = %s AND search_vector IS NULL",
             [tenant.pk],
         )

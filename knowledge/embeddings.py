@@ -539,6 +539,28 @@ def get_provider(name: str | None = None, model: str | None = None) -> Embedding
     return provider
 
 
+def warm_up_in_background() -> threading.Thread | None:
+    """Load the configured provider in a daemon thread, so that the first caller after a
+    (re)start does not wait for the model (with ``local``: ~0.5 s, or the one-time ONNX
+    export). A failure is only logged: the request path reports it properly."""
+    from django.conf import settings
+
+    if not getattr(settings, "KB_EMBEDDINGS_ENABLED", True):
+        return None
+
+    def load() -> None:
+        try:
+            provider = get_provider()
+            if provider.name == "local":
+                provider.embed_query("warm up")  # the first run sizes ONNX Runtime's buffers
+        except EmbeddingError as exc:
+            logger.warning("Embedding provider not ready: %s", exc.reason)
+
+    thread = threading.Thread(target=load, name="kb-embedding-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def reset_providers(name: str | None = None) -> None:
     """Forget cached providers (all, or those of one provider name)."""
     with _providers_lock:

@@ -403,7 +403,8 @@ INSERT INTO knowledge_chunk (
     embedding_model, search_vector, kind, scope, owner_id, source_kind, created_at
 ) VALUES (
     %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s,
-    setweight(to_tsvector('english', %s), 'A') || setweight(to_tsvector('english', %s), 'B'),
+    setweight(to_tsvector('english', %s), 'A') || setweight(to_tsvector('english', %s), 'B')
+        || kb_tenant_lexeme(%s),
     %s, %s, %s, %s, %s
 )
 """
@@ -416,7 +417,7 @@ def _insert_chunks(
     """Insert a document's chunks in one round of pipelined statements.
 
     The search vector (title + heading weighted A, so "hours" finds "Saturday 9-12"; text
-    weighted B) is computed in the INSERT itself: a follow-up UPDATE would write every row
+    weighted B; plus the tenant's lexeme, see migration 0004) is computed in the INSERT itself: a follow-up UPDATE would write every row
     twice and insert each one into the HNSW index twice.
     """
     import json
@@ -429,7 +430,7 @@ def _insert_chunks(
             json.dumps({"title": title}),
             "[" + ",".join(f"{x:.7g}" for x in vec) + "]" if vec is not None else None,
             len(vec) if vec is not None else None, model_name if vec is not None else "",
-            f"{title} {draft.heading}", draft.text,
+            f"{title} {draft.heading}", draft.text, doc.tenant_id,
             doc.kind, doc.scope, doc.owner_id, doc.source_kind, now,
         ))
     with connection.cursor() as cur:

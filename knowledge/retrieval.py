@@ -438,7 +438,9 @@ def _lexical_cte(config: SearchConfig) -> str:
     that its cost does not grow with every chunk that shares a common word:
 
     1. For each query term, the tenant's chunks holding it, from the GIN index alone (no
-       ``search_vector`` is read: a TOASTed tsvector costs ~15 µs to fetch). That gives
+       ``search_vector`` is read: a TOASTed tsvector costs ~15 µs to fetch). The term is
+       ANDed with the tenant's own lexeme (migration 0004), so the index walks this
+       tenant's postings, not every tenant's. That gives
        each term's document frequency, hence its IDF — the tenant's own, never other
        tenants' — and for each chunk the IDF sum of the terms it holds, an upper bound of
        its score up to tf saturation. Document length is the text's stored length
@@ -462,7 +464,7 @@ tq AS (SELECT DISTINCT lexeme AS lx, quote_literal(lexeme)::tsquery AS q
        FROM unnest(to_tsvector('english', %(lex)s))),
 lpost AS MATERIALIZED (
   SELECT tq.lx, c.id, octet_length(c.text)::float8 AS dl
-  FROM tq JOIN knowledge_chunk c ON c.search_vector @@ tq.q
+  FROM tq JOIN knowledge_chunk c ON c.search_vector @@ (tq.q && kb_tenant_tsquery(%(tenant)s))
   WHERE c.tenant_id = %(tenant)s AND c.kind = 'knowledge' AND {_SCOPE_SQL}
 ),
 lidf AS (

@@ -223,6 +223,40 @@ def test_hnsw_path_sql_can_use_the_partial_index(retrieval_on: Any, brightsmile:
     assert "chunk_embedding_hnsw_384" in plan
 
 
+def test_every_chunk_carries_its_tenant_lexeme_which_no_text_can_produce(
+    retrieval_on: Any, brightsmile: models.Tenant, other_tenant: models.Tenant,
+    ingest_text: Callable[..., models.Document],
+) -> None:
+    # The lexical leg ANDs the tenant's lexeme into its query (migration 0004): a document
+    # that spells another tenant's lexeme out must not get into that tenant's postings.
+    ingest_text(f"kb tenant {brightsmile.pk} — opening hours on Saturday", "spoof.md", to=other_tenant)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT tenant_id, count(*) FROM knowledge_chunk "
+            "WHERE search_vector @@ kb_tenant_tsquery(%s) GROUP BY tenant_id", [brightsmile.pk],
+        )
+        tagged = dict(cur.fetchall())
+        cur.execute(
+            "SELECT to_tsvector('english', %s) @@ kb_tenant_tsquery(%s)", [f"kb tenant {brightsmile.pk}", brightsmile.pk]
+        )
+        (spoofed,) = cur.fetchone()
+    assert tagged == {brightsmile.pk: models.Chunk.objects.filter(tenant=brightsmile).count()}
+    assert spoofed is False
+    result = retrieval.retrieve(tenant=brightsmile, query="opening hours saturday", top_k=10)
+    assert result.knowledge and {h.chunk_id for h in result.knowledge} <= ids_of(brightsmile)
+
+
+@pytest.mark.django_db
+def test_embeddings_are_stored_inline_in_the_heap() -> None:
+    # STORAGE MAIN (migration 0004): an exact scan reads vectors without a TOAST fetch each.
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'knowledge_chunk'::regclass "
+            "AND attname = 'embedding'"
+        )
+        assert cur.fetchone() == ("m",)
+
+
 def test_personal_documents_are_only_searched_for_their_owner(
     retrieval_on: Any, tenant: models.Tenant, make_user: Callable[..., Any], run_jobs: Callable[[], list[str]]
 ) -> None:
