@@ -409,23 +409,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument(
-        "--embedding-storage", choices=["as-migrated", "main"], default="as-migrated",
-        help="'main' keeps vectors inline in the heap (ALTER COLUMN embedding SET STORAGE MAIN), "
-        "in a separate benchmark database",
-    )
     parser.add_argument("--fresh", action="store_true", help="drop and rebuild the benchmark database")
     args = parser.parse_args()
     # Its own database: the table size is part of what is measured.
     database = os.environ.get("KB_LATENCY_BENCH_DB", "kb_bench_latency")
-    if args.embedding_storage == "main":
-        database += "_main"
     common.setup(database=database, fresh=args.fresh)
-    if args.embedding_storage == "main":
-        from django.db import connection
-
-        with connection.cursor() as cur:
-            cur.execute("ALTER TABLE knowledge_chunk ALTER COLUMN embedding SET STORAGE MAIN")
     import numpy as np
 
     from knowledge import models
@@ -479,8 +467,7 @@ def main() -> None:
     ]
     print(common.md_table(["table chunks", "tenant", "computed p50", "computed p95", "cached p50", "cached p95"], summary))
     print(common.md_table(["step", "p50 ms", "p95 ms"], audit))
-    name = "latency.md" if args.embedding_storage == "as-migrated" else "latency-storage-main.md"
-    path = common.write_result(name, "\n".join(report) + "\n")
+    path = common.write_result("latency.md", "\n".join(report) + "\n")
     print(f"wrote {path}")
 
 

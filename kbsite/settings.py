@@ -158,6 +158,8 @@ KB_INGEST_HEARTBEAT_SECONDS = envint("KB_INGEST_HEARTBEAT_SECONDS", 10, minimum=
 KB_INGEST_STALE_SECONDS = envint("KB_INGEST_STALE_SECONDS", 120, minimum=2)
 KB_AUDIT_RETENTION_DAYS = envint("KB_AUDIT_RETENTION_DAYS", 90, minimum=1)
 KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
+# Run the vector and lexical legs at once on two database connections (see knowledge/retrieval.py).
+KB_SEARCH_PARALLEL = envbool("KB_SEARCH_PARALLEL", True)
 KB_WORKERS = envint("KB_WORKERS", 2, minimum=1)
 
 # The worker's cluster stats must be visible to the web process (health endpoint), so

@@ -65,16 +65,18 @@ Search design (figures in ``benchmarks/results/``):
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 
 from knowledge import embeddings, ingestion, models, querytext
 
@@ -597,6 +599,119 @@ def _vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
+# --- both legs at once ---------------------------------------------------------------------
+#
+# The two legs are independent and each costs a few ms of PostgreSQL CPU, so on a machine
+# with a spare core they run at once: the vector leg on a second connection (owned by a
+# small thread pool), the lexical leg on the request's own; the fusion (the same weighted
+# RRF as ``build_search_sql``) is done here and the winners' texts are read in one more
+# statement. Only outside a transaction: the second connection cannot see rows that the
+# request's open transaction has not committed (tests run in one, so they take the
+# one-statement path unless they ask otherwise). KB_SEARCH_PARALLEL=0 turns it off.
+
+_pool: list[Any] = [None, 0]  # [executor, pid that made it]
+_pool_lock = threading.Lock()
+_side_connections: list[Any] = []  # the pool threads' connection wrappers
+
+
+def _parallel_allowed() -> bool:
+    return bool(getattr(settings, "KB_SEARCH_PARALLEL", False)) and not connection.in_atomic_block
+
+
+def _executor() -> ThreadPoolExecutor:
+    with _pool_lock:
+        if _pool[0] is None or _pool[1] != os.getpid():  # never reuse a parent's threads after fork
+            _pool[0] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
+            _pool[1] = os.getpid()
+        return _pool[0]
+
+
+def close_search_connections() -> None:
+    """Close the pool threads' database connections (tests, before the test database goes;
+    they reconnect on their next leg)."""
+    with _pool_lock:
+        wrappers = list(_side_connections)
+        _side_connections.clear()
+    for wrapper in wrappers:
+        wrapper.inc_thread_sharing()
+        try:
+            wrapper.close()
+        finally:
+            wrapper.dec_thread_sharing()
+
+
+def _leg_rows(sql: str, params: dict[str, Any], hnsw: str = "") -> list[Any]:
+    """Run one leg on this thread's own connection (a pool thread's)."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    with _pool_lock:
+        if wrapper not in _side_connections:
+            _side_connections.append(wrapper)
+    connection.close_if_unusable_or_obsolete()
+    try:
+        if hnsw:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute(hnsw)
+                cur.execute(sql, params)
+                return cur.fetchall()
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    except DatabaseError:
+        connection.close()  # a pool thread must not keep a broken connection
+        raise
+
+
+_TEXT_SQL = """
+SELECT c.id, c.document_id, d.name, c.chunk_index, c.text, c.heading, c.page
+FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id
+WHERE c.id = ANY(%(ids)s) AND c.tenant_id = %(tenant)s AND d.tenant_id = %(tenant)s
+"""
+
+
+def _search_parallel(
+    *, dim: int, mode: str, params: dict[str, Any], config: SearchConfig, count: int
+) -> tuple[list[Any], str]:
+    """(rows shaped like ``build_search_sql``'s, vector mode used)."""
+    n = int(params["n"])
+    vec_sql = "WITH " + _vector_cte(dim, exact=mode != "hnsw") + " SELECT id, rnk, dist FROM vec"  # noqa: S608
+    lex_sql = "WITH " + _lexical_cte(config) + " SELECT id, rnk, score FROM lex"  # noqa: S608
+    hnsw = _hnsw_settings(n, count) if mode == "hnsw" else ""
+    future = _executor().submit(_leg_rows, vec_sql, params, hnsw)
+    with connection.cursor() as cur:
+        cur.execute(lex_sql, params)
+        lex_rows = cur.fetchall()
+    vec_rows = future.result()
+    if mode == "hnsw" and not config.force_mode and len(vec_rows) < n:
+        mode = "exact"  # the index scan came back short: the exact leg always fills top_k
+        exact_sql = "WITH " + _vector_cte(dim, exact=True) + " SELECT id, rnk, dist FROM vec"  # noqa: S608
+        with connection.cursor() as cur:
+            cur.execute(exact_sql, params)
+            vec_rows = cur.fetchall()
+    k, wv, wl = float(config.rrf_k), float(config.vector_weight), float(config.lexical_weight)
+    fused: dict[int, list[Any]] = {}  # id -> [rrf, vrank, lrank, dist, lscore]
+    for chunk_id, rank, dist in vec_rows:
+        fused[chunk_id] = [wv / (k + rank), rank, None, dist, None]
+    for chunk_id, rank, score in lex_rows:
+        entry = fused.setdefault(chunk_id, [0.0, None, None, None, None])
+        entry[0] += wl / (k + rank)
+        entry[2], entry[4] = rank, score
+    top = sorted(
+        fused.items(),
+        key=lambda item: (-item[1][0], item[1][1] or 1_000_000, item[1][2] or 1_000_000),
+    )[: int(params["top_k"])]
+    if not top:
+        return [], mode
+    with connection.cursor() as cur:
+        cur.execute(_TEXT_SQL, {"ids": [chunk_id for chunk_id, _ in top], "tenant": params["tenant"]})
+        texts = {row[0]: row for row in cur.fetchall()}
+    rows = [
+        (*texts[chunk_id], rrf, vrank, lrank, dist, lscore, len(vec_rows))
+        for chunk_id, (rrf, vrank, lrank, dist, lscore) in top
+        if chunk_id in texts  # gone since the legs ran (deleted in between)
+    ]
+    return rows, mode
+
+
 def search(
     *,
     tenant_id: int,
@@ -630,7 +745,15 @@ def search(
         assert vector is not None
         params["qvec"] = _vector_literal(vector)
         mode = config.force_mode or ("exact" if count <= config.exact_max_chunks else "hnsw")
-    if mode == "hnsw":
+    rows: list[Any] | None = None
+    if dim is not None and use_lexical and _parallel_allowed():
+        try:
+            rows, mode = _search_parallel(dim=dim, mode=mode, params=params, config=config, count=count)
+        except DatabaseError:
+            # The side connection failed (e.g. the server restarted): answer on this one.
+            logger.warning("parallel search failed; running it as one statement", exc_info=True)
+            rows = None
+    if rows is None and mode == "hnsw":
         # SET LOCAL needs a transaction; the exact path is one autocommit statement.
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute(_hnsw_settings(n, count))
@@ -640,7 +763,8 @@ def search(
             # An index scan can come back short (the tenant's rows are rare in the graph):
             # rerun exactly, which always returns top_k when the tenant has them.
             mode = "exact"
-    if mode != "hnsw":
+            rows = None
+    if rows is None:
         with connection.cursor() as cur:
             cur.execute(build_search_sql(dim=dim, exact=True, lexical=use_lexical, config=config), params)
             rows = cur.fetchall()

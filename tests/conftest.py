@@ -291,6 +291,16 @@ def login(db: Any) -> Callable[..., Client]:
 # --- retrieval and recall audit (issue 4) ---------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _close_search_connections() -> Iterator[None]:
+    """The parallel search keeps a second connection per pool thread; close them after each
+    test so that the test database can be dropped at the end."""
+    yield
+    from knowledge import retrieval
+
+    retrieval.close_search_connections()
+
+
 @pytest.fixture
 def retrieval_on(settings: Any) -> Iterator[Any]:
     """KB_RETRIEVAL_ENABLED=1, with the in-process retrieval caches empty before and after."""

@@ -257,6 +257,53 @@ def test_embeddings_are_stored_inline_in_the_heap() -> None:
         assert cur.fetchone() == ("m",)
 
 
+def _answers(result: retrieval.RetrievalResult) -> list[tuple[Any, ...]]:
+    return [(h.chunk_id, h.score, h.vector_rank, h.lexical_rank, h.text) for h in result.knowledge]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_legs_answer_exactly_as_the_one_statement_search(
+    retrieval_on: Any, tenant: models.Tenant, other_tenant: models.Tenant,
+    ingest_text: Callable[..., models.Document],
+) -> None:
+    # Committed data and no open transaction: the legs run on two connections at once.
+    ingest_text(HOURS, "hours.md")
+    ingest_text(PRICES, "prices.md")
+    ingest_text(HOURS.replace("8am", "7am") + "\n\nOTHER parking costs $5.", "other.md", to=other_tenant)
+    assert not connection.in_atomic_block
+    for query in ["um are you open saturdays", "is there a charge if i dont show up", "parking", "zebra"]:
+        retrieval_on.KB_SEARCH_PARALLEL = False
+        with CaptureQueriesContext(connection) as single_sql:
+            single = retrieval.retrieve(tenant=tenant, query=query, top_k=4)
+        retrieval_on.KB_SEARCH_PARALLEL = True
+        with CaptureQueriesContext(connection) as parallel_sql:
+            parallel = retrieval.retrieve(tenant=tenant, query=query, top_k=4)
+        assert _answers(parallel) == _answers(single)
+        assert parallel.legs == single.legs == ["vector", "lexical"]
+        assert {h.chunk_id for h in parallel.knowledge} <= ids_of(tenant)
+        # The request's own connection ran the lexical leg and read the texts; the vector
+        # leg ran elsewhere.
+        assert not any("vec AS MATERIALIZED" in q["sql"] for q in parallel_sql.captured_queries)
+        assert any("vec AS MATERIALIZED" in q["sql"] for q in single_sql.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_hnsw_leg_that_comes_back_short_is_rerun_exactly(
+    retrieval_on: Any, tenant: models.Tenant, other_tenant: models.Tenant,
+    ingest_text: Callable[..., models.Document],
+) -> None:
+    big = "\n\n".join(f"Paragraph {i}: branch {i} opening hours and parking rules. " * 6 for i in range(300))
+    ingest_text(big, "big.md", to=other_tenant)
+    for i in range(6):
+        ingest_text(f"# Note {i}\n\nSmall tenant note {i} about opening hours and parking.", f"note{i}.md")
+    retrieval_on.KB_SEARCH_PARALLEL = True
+    config = retrieval.with_config(exact_max_chunks=0)  # the HNSW path, whatever the size
+    result = retrieval.retrieve(tenant=tenant, query="opening hours and parking", top_k=5, config=config)
+    assert len(result.knowledge) == 5
+    assert {h.chunk_id for h in result.knowledge} <= ids_of(tenant)
+    assert result.flags["vector_search"] in ("hnsw", "exact")
+
+
 def test_personal_documents_are_only_searched_for_their_owner(
     retrieval_on: Any, tenant: models.Tenant, make_user: Callable[..., Any], run_jobs: Callable[[], list[str]]
 ) -> None:
