@@ -22,6 +22,14 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--no-demo", action="store_true")
+        parser.add_argument(
+            "--web-workers", type=int, default=int(os.environ.get("KB_WEB_WORKERS", "2")),
+            help="gunicorn worker processes (KB_WEB_WORKERS, default 2); each runs 4 threads",
+        )
+        parser.add_argument(
+            "--dev-server", action="store_true",
+            help="serve with Django's runserver instead of gunicorn (development only)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         data_dir = Path(settings.KB_DATA_DIR)
@@ -36,12 +44,21 @@ class Command(BaseCommand):
         self.stdout.write("press Ctrl-C to stop web, worker and the embedded database\n")
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        bind = f"{opts['host']}:{opts['port']}"
+        if opts["dev_server"]:
+            web = [*manage, "runserver", "--noreload", "--insecure", bind]
+        else:
+            # gunicorn: a production WSGI server (static files through WhiteNoise). Threads
+            # let one worker overlap callers' database waits; the model is loaded per worker.
+            web = [
+                sys.executable, "-m", "gunicorn", "kbsite.wsgi:application", "--bind", bind,
+                "--workers", str(max(1, opts["web_workers"])), "--worker-class", "gthread",
+                "--threads", "4", "--timeout", "120", "--graceful-timeout", "15",
+                "--access-logfile", "-",
+            ]
         procs = [
             subprocess.Popen([*manage, "qcluster"], env=env, start_new_session=True),
-            subprocess.Popen(
-                [*manage, "runserver", "--noreload", "--insecure", f"{opts['host']}:{opts['port']}"],
-                env=env, start_new_session=True,
-            ),
+            subprocess.Popen(web, env=env, start_new_session=True, cwd=str(settings.BASE_DIR)),
         ]
         def stop_on_sigterm(signum: int, frame: Any) -> None:
             raise KeyboardInterrupt
