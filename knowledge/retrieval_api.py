@@ -21,7 +21,7 @@ from ninja.errors import ValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from knowledge import apikeys, auth, models, retrieval, schemas
+from knowledge import apikeys, auth, dify, models, retrieval, schemas
 
 logger = logging.getLogger(__name__)
 router = Router(tags=["Retrieval"])
@@ -82,7 +82,7 @@ class DifyRetrievalIn(BaseModel):
     retrieval_setting: DifyRetrievalSetting = Field(
         default_factory=lambda: DifyRetrievalSetting(top_k=5, score_threshold=0.0)
     )
-    metadata_condition: dict[str, Any] | None = None  # accepted, not applied
+    metadata_condition: dify.MetadataCondition | None = None
 
 
 class DifyRecord(Schema):
@@ -196,8 +196,10 @@ def _dify_key(request: HttpRequest) -> models.ApiKey | HttpResponse:
     description=(
         "Dify's External Knowledge API. Register this service in Dify with the endpoint "
         "`…/api/v1/dify` (Dify appends `/retrieval`), a `retrieve` API key, and the tenant "
-        "slug as the external knowledge ID. Errors use Dify's format: 1001 bad Authorization "
-        "header, 1002 invalid key (both 403), 2001 unknown knowledge base (404)."
+        "slug as the external knowledge ID. `metadata_condition` filters on `title` and the record "
+        "metadata (document_id, document_name, chunk_id, chunk_index, heading, page), with Dify's "
+        "operators; the best `top_k` records that pass are returned. Errors use Dify's format: "
+        "1001 bad Authorization header, 1002 invalid key (both 403), 2001 unknown knowledge base (404)."
     ),
     openapi_extra={
         "requestBody": {
@@ -222,24 +224,38 @@ def dify_retrieval(request: HttpRequest) -> HttpResponse:
     if body.knowledge_id != tenant.slug:
         return _dify_error(2001, "The knowledge does not exist", 404)
     setting = body.retrieval_setting
+    condition = body.metadata_condition if body.metadata_condition and body.metadata_condition.conditions else None
     result = retrieval.retrieve(
-        tenant=tenant, query=body.query, top_k=setting.top_k, source="dify", api_key=key, defer_audit=True,
+        tenant=tenant, query=body.query, source="dify", api_key=key, defer_audit=True,
+        # A metadata filter applies to the search's results: take more, keep top_k that pass.
+        top_k=retrieval.MAX_TOP_K if condition else setting.top_k,
     )
-    records = [
-        {
-            "content": hit.text,
-            "score": hit.score,
-            "title": hit.document_name,
-            "metadata": {
-                "document_id": hit.document_id,
-                "chunk_id": hit.chunk_id,
-                "chunk_index": hit.chunk_index,
-                "heading": hit.heading,
-                "page": hit.page,
-                "audit_id": result.audit_id,
-            },
+    records = []
+    keep = dify.predicate(condition) if condition else None
+    kept: list[retrieval.Hit] = []
+    for hit in result.knowledge:
+        if hit.score < setting.score_threshold:
+            continue
+        metadata = {
+            "document_id": hit.document_id,
+            "document_name": hit.document_name,
+            "chunk_id": hit.chunk_id,
+            "chunk_index": hit.chunk_index,
+            "heading": hit.heading,
+            "page": hit.page,
         }
-        for hit in result.knowledge
-        if hit.score >= setting.score_threshold
-    ]
+        if keep is not None and not keep({"title": hit.document_name, **metadata}):
+            continue
+        records.append({
+            "content": hit.text, "score": hit.score, "title": hit.document_name,
+            "metadata": {**metadata, "audit_id": result.audit_id},
+        })
+        kept.append(hit)
+        if len(records) >= setting.top_k:
+            break
+    if condition is not None:
+        # The audit row (written after the response) records what Dify was given.
+        result.knowledge = kept
+        result.top_k = setting.top_k
+        result.flags["dify_metadata_condition"] = condition.model_dump()
     return _json_response(request, {"records": records}, _stage_timings(result, auth_ms), result=result)

@@ -121,6 +121,90 @@ def test_invalid_body_is_422(retrieval_on: Any, kb: models.Tenant, retrieve_api:
     assert response.status_code == 422
 
 
-def test_metadata_condition_is_accepted(retrieval_on: Any, kb: models.Tenant, retrieve_api: ApiClient) -> None:
+def test_empty_metadata_condition_changes_nothing(retrieval_on: Any, kb: models.Tenant, retrieve_api: ApiClient) -> None:
+    plain = retrieve_api.post(URL, dify_body()).json()
     body = dify_body() | {"metadata_condition": {"logical_operator": "and", "conditions": []}}
-    assert retrieve_api.post(URL, body).status_code == 200
+    response = retrieve_api.post(URL, body)
+    assert response.status_code == 200
+    assert [r["metadata"]["chunk_id"] for r in response.json()["records"]] == [
+        r["metadata"]["chunk_id"] for r in plain["records"]
+    ]
+
+
+@pytest.fixture
+def two_docs(tenant: models.Tenant, ingest_text: Callable[..., models.Document]) -> models.Tenant:
+    ingest_text("# Parking\n\nFree parking behind the building, entrance on Elm Street.", "parking.md")
+    ingest_text("# Hours\n\nOpen Saturday 9 to 12; parking is free on Saturdays.", "hours.md")
+    ingest_text("# Prices\n\nA cleaning costs $115. Parking validation at the desk.", "prices.md")
+    return tenant
+
+
+def condition(*conds: dict[str, Any], op: str = "and") -> dict[str, Any]:
+    return {"metadata_condition": {"logical_operator": op, "conditions": list(conds)}}
+
+
+def titles(response: Any) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [r["title"] for r in response.json()["records"]]
+
+
+def test_metadata_condition_filters_records_and_keeps_top_k(
+    retrieval_on: Any, two_docs: models.Tenant, retrieve_api: ApiClient
+) -> None:
+    everything = titles(retrieve_api.post(URL, dify_body("parking", top_k=10)))
+    assert sorted(everything) == ["hours.md", "parking.md", "prices.md"]
+    only = retrieve_api.post(URL, dify_body("parking", top_k=1) | condition(
+        {"name": "title", "comparison_operator": "is", "value": "PRICES.md"}))
+    assert titles(only) == ["prices.md"]  # not the best match overall, but the best that passes
+    either = retrieve_api.post(URL, dify_body("parking", top_k=10) | condition(
+        {"name": ["title"], "comparison_operator": "start with", "value": "hours"},
+        {"name": "document_name", "comparison_operator": "contains", "value": "RICE"}, op="or"))
+    assert sorted(titles(either)) == ["hours.md", "prices.md"]
+    none = retrieve_api.post(URL, dify_body("parking", top_k=10) | condition(
+        {"name": "title", "comparison_operator": "not in", "value": ["hours.md", "prices.md", "parking.md"]}))
+    assert titles(none) == []
+    # What Dify was given is what the audit shows.
+    audit = RecallAudit.objects.filter(tenant=two_docs, source="dify").order_by("-id").first()
+    assert audit is not None and audit.results == [] and "dify_metadata_condition" in audit.flags
+
+
+def test_metadata_condition_with_an_unknown_operator_is_422(
+    retrieval_on: Any, kb: models.Tenant, retrieve_api: ApiClient
+) -> None:
+    body = dify_body() | condition({"name": "title", "comparison_operator": "sounds like", "value": "x"})
+    assert retrieve_api.post(URL, body).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("op", "field", "value", "expected"),
+    [
+        ("contains", "Parking Rules", "rules", True),
+        ("not contains", "Parking Rules", "hours", True),
+        ("start with", "Parking", "park", True),
+        ("end with", "Parking", "ing", True),
+        ("is", "faq.md", "FAQ.md", True),
+        ("is", None, "", False),
+        ("is not", None, "x", True),
+        ("in", "b", ["a", "b"], True),
+        ("not in", "c", ["a", "b"], True),
+        ("empty", "", None, True),
+        ("empty", None, None, True),
+        ("not empty", "x", None, True),
+        ("=", 3, "3", True),
+        ("≠", 3, 4, True),
+        (">", 3, 2, True),
+        ("<", "2", 3, True),
+        ("≥", 3, 3, True),
+        ("≤", 4, 3, False),
+        (">", "not a number", 2, False),
+        ("before", "2026-01-01T00:00:00Z", "2026-06-01", True),
+        ("after", "2026-01-01", "2026-06-01T00:00:00+00:00", False),
+        ("before", None, "2026-06-01", False),
+    ],
+)
+def test_metadata_operators(op: str, field: Any, value: Any, expected: bool) -> None:
+    from knowledge import dify
+
+    test = dify.predicate(dify.MetadataCondition.model_validate(
+        {"conditions": [{"name": "f", "comparison_operator": op, "value": value}]}))
+    assert test({"f": field}) is expected
