@@ -194,6 +194,19 @@ def bench_memory(provider: str, top: int = 5) -> list[dict]:
     return out
 
 
+def _keep_other_sections(old: str, lines: list[str]) -> list[str]:
+    """The new report plus the previous file's sections that this run did not produce
+    (a run with --skip or fewer --providers refreshes only what it measured)."""
+    sections: list[list[str]] = []
+    for line in old.splitlines():
+        if line.startswith("## "):
+            sections.append([])
+        if sections:
+            sections[-1].append(line)
+    new_heads = {line for line in lines if line.startswith("## ")}
+    return lines + [line for section in sections if section[0] not in new_heads for line in section]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--providers", default="hash,local")
@@ -236,7 +249,10 @@ def main() -> None:
                 print(lines[-1], flush=True)
             lines.append("")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n")
+    path = RESULTS / "ingest.md"
+    if path.exists():
+        lines = _keep_other_sections(path.read_text(), lines)
+    path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

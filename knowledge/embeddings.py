@@ -298,7 +298,7 @@ class LocalProvider:
         import numpy as np
         from django.conf import settings
 
-        batch_size = int(getattr(settings, "KB_EMBEDDING_BATCH_SIZE", 16))
+        batch_size = int(getattr(settings, "KB_EMBEDDING_BATCH_SIZE", 1))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
         tokens = 0
