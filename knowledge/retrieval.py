@@ -10,16 +10,20 @@ endpoint and the browser's retrieval-test page. It
    ``(tenant.id, tenant.policy_version)`` — the tenant row arrives with the API key, so a
    warm call runs no policy query;
 4. embeds the query (LRU cache per provider and model, keyed by the normalised text);
-5. runs the hybrid search as ONE SQL statement: a vector leg (pgvector cosine) and a
-   lexical leg (Postgres full-text search), fused with weighted reciprocal rank fusion,
-   always ``WHERE tenant_id = %s`` (and scope/owner) inside the SQL;
+5. runs the hybrid search: a vector leg (pgvector cosine) and a lexical leg (Postgres
+   full-text search, BM25), fused with weighted reciprocal rank fusion, always
+   ``WHERE tenant_id = %s`` (and scope/owner) inside the SQL. Outside a transaction the
+   legs run at once on two connections (see "both legs at once" below); inside one, as ONE
+   statement;
 6. writes one ``RecallAudit`` row: one INSERT, in SQL (no ORM compilation on the hot path).
-   The API reserves the row's id (one ``nextval``) and writes the row once the response
+   The API reserves the row's id (from a block of ids) and writes the row once the response
    has been handed to the caller, so the INSERT is off the caller's path.
 
-Round trips are what a call costs on a small machine (~0.2 ms each here), so the exact
-path is: [chunk count, cached 60 s] + [policy, cached per version] + 1 search statement +
-1 INSERT. Only the HNSW path adds a transaction for its ``SET LOCAL`` settings.
+Round trips are what a call costs on a small machine (~0.2 ms each here), so a warm call is:
+the API key (one statement) + [chunk count, cached 60 s] + [policy, cached per version] +
+the search (the two legs at once, then the winners' texts; or one statement) — the audit row
+id comes from an in-process block and its INSERT runs after the response. Only the HNSW path
+adds a transaction for its ``SET LOCAL`` settings.
 
 Search design (figures in ``benchmarks/results/``):
 
@@ -35,7 +39,8 @@ Search design (figures in ``benchmarks/results/``):
   scaled to the tenant's share of the table). Should an index scan still come back short,
   the leg is re-run exactly, so ``top_k`` is always honoured. Measured at 100k chunks
   (benchmarks/results/latency*.md): exact costs ~6 µs per chunk while vectors are
-  TOASTed out of line (pgvector's default storage; ~2 µs with ``STORAGE MAIN``), HNSW
+  TOASTed out of line (pgvector's default storage; ~2 µs with ``STORAGE MAIN``, which
+  migration 0004 sets), HNSW
   ~6–15 ms whatever the tenant's size, so the cut-over sits between 2k and 10k chunks.
   The tenant's chunk count (index-only count) is cached in-process for
   ``COUNT_TTL_SECONDS``; it also serves as BM25's N.
