@@ -22,9 +22,11 @@ LIST = "/api/v1/audit/recalls"
 def recalls(retrieval_on: Any, tenant: models.Tenant, ingest_text: Callable[..., models.Document]) -> list[int]:
     ingest_text("# Parking\n\nFree parking behind the building.\n\n# Hours\n\nOpen Saturday 9 to 12.", "faq.md")
     tenant.refresh_from_db()
-    ids = []
+    ids: list[int] = []
     for query, session in [("where can i park", "call-1"), ("are you open saturday", "call-1"), ("um prices", "call-2")]:
-        ids.append(retrieval.retrieve(tenant=tenant, query=query, session_id=session, caller="+1555").audit_id)
+        audit_id = retrieval.retrieve(tenant=tenant, query=query, session_id=session, caller="+1555").audit_id
+        assert audit_id is not None
+        ids.append(audit_id)
     return ids
 
 

@@ -40,6 +40,11 @@ def kb_sql(queries: list[dict[str, Any]]) -> list[str]:
     return [q["sql"] for q in queries if re.search(r"knowledge_(chunk|document)", q["sql"])]
 
 
+def audit_of(result: retrieval.RetrievalResult) -> RecallAudit:
+    assert result.audit_id is not None
+    return RecallAudit.objects.get(pk=result.audit_id)
+
+
 def ids_of(tenant: models.Tenant) -> set[int]:
     return set(models.Chunk.objects.filter(tenant=tenant).values_list("pk", flat=True))
 
@@ -126,7 +131,7 @@ def test_embeddings_disabled_gives_lexical_only_results(
     assert result.legs == ["lexical"]
     assert result.embedding_model == ""
     assert "Saturday" in result.knowledge[0].text
-    assert RecallAudit.objects.get(pk=result.audit_id).legs == ["lexical"]
+    assert audit_of(result).legs == ["lexical"]
 
 
 def test_tenant_with_embeddings_off_searches_lexically_even_if_chunks_have_vectors(
@@ -378,7 +383,7 @@ def test_flag_off_runs_no_knowledge_base_query_and_is_audited(
     assert body["knowledge"] == []
     assert body["policy"] == {"text": "", "chunk_ids": [], "truncated": False}
     assert body["prompt"] == {"instructions": "", "context": ""}
-    audit = RecallAudit.objects.get(pk=result.audit_id)
+    audit = audit_of(result)
     assert audit.retrieval_enabled is False and audit.results == [] and audit.session_id == "s1"
 
 
@@ -510,7 +515,7 @@ def test_every_call_writes_one_audit_row_with_what_was_returned(
         caller="+15550100", source="ui_test", user=user, is_test=True,
     )
 
-    audit = RecallAudit.objects.get(pk=result.audit_id)
+    audit = audit_of(result)
     assert RecallAudit.objects.filter(tenant=brightsmile).count() == 1
     assert audit.tenant_id == brightsmile.pk
     assert audit.query == "Um so how much is a cleaning?"
@@ -534,7 +539,7 @@ def test_audit_keeps_the_text_as_it_was_after_the_document_goes(
 ) -> None:
     result = retrieval.retrieve(tenant=brightsmile, query="parking")
     services.document_delete(document=models.Document.objects.get(tenant=brightsmile, name="hours.md"))
-    audit = RecallAudit.objects.get(pk=result.audit_id)
+    audit = audit_of(result)
     assert "Free parking" in " ".join(r["text"] for r in audit.results)
 
 
