@@ -9,6 +9,10 @@ import dj_database_url
 
 from kbsite.env import envbool, envchoice, envint, envstr
 
+# Light at import (standard library and django.core.signals only; the providers' libraries
+# load on first use), so its names and defaults are not repeated here.
+from knowledge import embeddings as _embeddings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 KB_DATA_DIR = Path(envstr("KB_DATA_DIR", str(BASE_DIR / ".kbdata"))).resolve()
@@ -135,14 +139,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 KB_RETRIEVAL_ENABLED = envbool("KB_RETRIEVAL_ENABLED", False)
 KB_EMBEDDINGS_ENABLED = envbool("KB_EMBEDDINGS_ENABLED", True)
-KB_EMBEDDING_PROVIDER = envchoice("KB_EMBEDDING_PROVIDER", "local", ("openai", "local", "hash"))
-_DEFAULT_MODELS = {"openai": "text-embedding-3-small", "local": "all-MiniLM-L6-v2", "hash": "hash-384"}
-KB_EMBEDDING_MODEL = envstr("KB_EMBEDDING_MODEL", "") or _DEFAULT_MODELS[KB_EMBEDDING_PROVIDER]
+KB_EMBEDDING_PROVIDER = envchoice("KB_EMBEDDING_PROVIDER", "local", _embeddings.PROVIDERS)
+KB_EMBEDDING_MODEL = envstr("KB_EMBEDDING_MODEL", "") or _embeddings.DEFAULT_MODELS[KB_EMBEDDING_PROVIDER]
 # Texts per local-model run. On the CPU a batch buys nothing for chunk-sized texts (padding and
 # attention grow faster than the per-call saving) and activation memory grows with it: 400
 # chunks took 17.9 s / 238 MB peak one at a time, 20.2 s / 270 MB by 4, 27.1 s / 440 MB by 16.
 KB_EMBEDDING_BATCH_SIZE = envint("KB_EMBEDDING_BATCH_SIZE", 1, minimum=1, maximum=2048)
-# Threads per process for the local model (0 = the cores shared out between KB_WORKERS).
+# Threads per process for the local model (0 = the cores shared out between the processes
+# that load it: max(KB_WORKERS, KB_WEB_WORKERS), see knowledge.embeddings._intra_op_threads).
 KB_EMBEDDING_THREADS = envint("KB_EMBEDDING_THREADS", 0, minimum=0, maximum=256)
 # Where local models' ONNX graphs are kept (exported once per model; see knowledge/onnx_export.py).
 KB_MODEL_CACHE_DIR = Path(envstr("KB_MODEL_CACHE_DIR", str(KB_DATA_DIR / "models"))).resolve()
@@ -166,6 +170,8 @@ KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
 # Run the vector and lexical legs at once on two database connections (see knowledge/retrieval.py).
 KB_SEARCH_PARALLEL = envbool("KB_SEARCH_PARALLEL", True)
 KB_WORKERS = envint("KB_WORKERS", 2, minimum=1)
+# gunicorn worker processes started by `manage.py kb_serve` (4 threads each).
+KB_WEB_WORKERS = envint("KB_WEB_WORKERS", 2, minimum=1)
 
 # The worker's cluster stats must be visible to the web process (health endpoint), so
 # django-q2 keeps them in a database cache table rather than per-process memory.

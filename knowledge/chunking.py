@@ -12,7 +12,9 @@ Pure functions, no ORM and no settings. The contract:
   of the previous chunk of the same stream, taken from a sentence start when one is
   close enough, else from a word start.
 * Whitespace is normalised (runs of spaces become one space, blank-line runs become one
-  paragraph break), so the stored text is tidy; the words themselves are unchanged.
+  paragraph break), so the stored text is tidy; the words themselves are unchanged. The
+  rules are extraction's (``extraction.normalise``, ``extraction.one_line``), so text that
+  comes through extraction is not changed a second time.
 * Output is deterministic.
 
 ``contextualize`` gives the text that is embedded and full-text indexed: the chunk
@@ -28,9 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ChunkDraft", "SectionLike", "chunk_sections", "contextualize"]
+from knowledge import extraction
 
-HEADING_SEPARATOR = " > "
+__all__ = ["ChunkDraft", "SectionLike", "chunk_sections", "contextualize"]
 
 
 class SectionLike(Protocol):
@@ -54,45 +56,23 @@ class ChunkDraft:
 
 def contextualize(draft: ChunkDraft, title: str = "") -> str:
     """Text used for embedding and full-text indexing: title and heading, then the chunk."""
-    title = _one_line(title)
-    heading = _one_line(draft.heading)
+    title = extraction.one_line(title)
+    heading = extraction.one_line(draft.heading)
     prefix = " — ".join(part for part in (title, heading) if part)
     return f"{prefix}\n{draft.text}" if prefix else draft.text
 
 
-# --- normalisation --------------------------------------------------------------------
-
-# Horizontal whitespace that is not already a single plain space (tabs, NBSP, ideographic
-# space, runs); matching lone spaces too would make normalisation the slowest step.
-_HSPACE = re.compile(r"[^\S\n ][^\S\n]*| [^\S\n]+")
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-_NEWLINES = re.compile(r"\n+")
-# Zero-width and BOM characters carry no meaning and would make "words" look glued.
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
-
-
-def _one_line(value: str) -> str:
-    return _HSPACE.sub(" ", value.replace("\n", " ")).strip() if value else ""
-
-
-def _normalise(text: str) -> str:
-    """Paragraphs separated by one blank line, lines stripped, inner spaces collapsed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _INVISIBLE.sub("", text)
-    text = _HSPACE.sub(" ", text)
-    text = text.replace(" \n", "\n").replace("\n ", "\n")
-    paragraphs = (p.strip() for p in _PARAGRAPH_BREAK.split(text))
-    return "\n\n".join(_NEWLINES.sub("\n", p) for p in paragraphs if p)
+# --- headings -------------------------------------------------------------------------
 
 
 def _heading_path(heading: str, title: str) -> str:
     """The section heading, without a leading repeat of the document title."""
-    heading = _one_line(heading)
-    title = _one_line(title)
+    heading = extraction.one_line(heading)
+    title = extraction.one_line(title)
     if title:
         if heading.casefold() == title.casefold():
             return ""
-        lead = title + HEADING_SEPARATOR
+        lead = title + extraction.HEADING_SEPARATOR
         if heading.casefold().startswith(lead.casefold()):
             return heading[len(lead) :].strip()
     return heading
@@ -262,7 +242,9 @@ def chunk_sections(
         stream, stream_len, page_marks = [], 0, []
 
     for section in sections:
-        body = _normalise(section.text or "")
+        # Sections from extraction are normalised already (and then unchanged by this);
+        # any other SectionLike gets the same rules.
+        body = extraction.normalise(section.text or "")
         if not body:
             continue
         heading = _heading_path(section.heading or "", title)

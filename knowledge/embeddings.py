@@ -45,7 +45,9 @@ __all__ = [
     "LocalProvider",
     "OpenAIProvider",
     "get_provider",
+    "model_name",
     "reset_providers",
+    "vector_literal",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,15 @@ class EmbeddingError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+
+
+def vector_literal(values: Sequence[float]) -> str:
+    """pgvector's text form of a vector, e.g. ``[0.1,-0.25]``, for a ``%s::vector`` parameter.
+
+    Seven significant digits: pgvector stores 4-byte floats (about seven digits each), and
+    the string stays less than half as long as ``repr``'s seventeen.
+    """
+    return "[" + ",".join(f"{x:.7g}" for x in values) + "]"
 
 
 class EmbeddingProvider(Protocol):
@@ -157,35 +168,41 @@ def _packaged_minilm_dir() -> Path | None:
 
 
 def _resolve_local_model(model: str) -> tuple[str, Path]:
-    """(name recorded on chunks, directory to load) for a model name or path."""
+    """(name recorded on chunks, directory to load) for a model name or path.
+
+    The name is ``_canonical_model``'s, which ``model_name`` gives without loading anything.
+    """
+    name = _canonical_model("local", model)
     if model.lower() in _PACKAGED_MODEL_NAMES:
         packaged = _packaged_minilm_dir()
         if packaged is not None:
-            return "all-MiniLM-L6-v2", packaged
+            return name, packaged
     path = Path(model).expanduser()
     if not path.is_dir():
         raise EmbeddingError(
             f"Local embedding model {model!r} was not found: give the path of a "
             "sentence-transformers model directory (models are never downloaded)"
         )
-    return model, path.resolve()
+    return name, path.resolve()
 
 
 def _intra_op_threads() -> int:
     """Intra-op threads for the model in this process.
 
-    Every worker process (KB_WORKERS) and the web process may encode at the same time;
-    giving each one all the cores oversubscribes the CPU and a 10-token query then goes
-    from a few ms to hundreds. ``KB_EMBEDDING_THREADS`` overrides the share.
+    Every worker process (KB_WORKERS) and every gunicorn worker (KB_WEB_WORKERS) loads the
+    model and may encode at the same time; giving each one all the cores oversubscribes the
+    CPU and a 10-token query then goes from a few ms to hundreds. The cores are shared out
+    by the larger of the two counts, not their sum: ingestion encodes in long runs while the
+    web workers encode short queries, so dividing by the sum would halve both for a
+    contention that is brief. ``KB_EMBEDDING_THREADS`` overrides the share.
     """
     from django.conf import settings
 
-    configured = int(getattr(settings, "KB_EMBEDDING_THREADS", 0) or 0)
-    if configured > 0:
-        return configured
+    if settings.KB_EMBEDDING_THREADS > 0:
+        return int(settings.KB_EMBEDDING_THREADS)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = max(1, int(getattr(settings, "KB_WORKERS", 1) or 1))
-    return max(1, (cpus or 1) // workers)
+    processes = max(1, settings.KB_WORKERS, settings.KB_WEB_WORKERS)
+    return max(1, (cpus or 1) // processes)
 
 
 def _model_fingerprint(model_dir: Path) -> str:
@@ -298,7 +315,7 @@ class LocalProvider:
         import numpy as np
         from django.conf import settings
 
-        batch_size = int(getattr(settings, "KB_EMBEDDING_BATCH_SIZE", 1))
+        batch_size = int(settings.KB_EMBEDDING_BATCH_SIZE)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
         tokens = 0
@@ -497,10 +514,10 @@ def _build(name: str, model: str) -> EmbeddingProvider:
         return LocalProvider(model)
     return OpenAIProvider(
         model,
-        api_key=getattr(settings, "OPENAI_API_KEY", "") or "",
-        base_url=getattr(settings, "OPENAI_BASE_URL", None) or None,
-        timeout=float(getattr(settings, "KB_OPENAI_TIMEOUT", 30)),
-        max_retries=int(getattr(settings, "KB_OPENAI_MAX_RETRIES", 5)),
+        api_key=settings.OPENAI_API_KEY or "",
+        base_url=settings.OPENAI_BASE_URL or None,
+        timeout=float(settings.KB_OPENAI_TIMEOUT),
+        max_retries=int(settings.KB_OPENAI_MAX_RETRIES),
     )
 
 
@@ -510,22 +527,35 @@ def _canonical_model(name: str, model: str) -> str:
     return model
 
 
-def get_provider(name: str | None = None, model: str | None = None) -> EmbeddingProvider:
-    """The provider for ``name``/``model``, defaulting to KB_EMBEDDING_PROVIDER/_MODEL.
-
-    Cached per (name, model) for the life of the process; a failure is not cached.
-    """
+def _choose(name: str | None, model: str | None) -> tuple[str, str]:
+    """(provider name, model as given) for ``name``/``model``, defaulting to the settings."""
     from django.conf import settings
 
-    configured = getattr(settings, "KB_EMBEDDING_PROVIDER", "local")
+    configured = settings.KB_EMBEDDING_PROVIDER
     name = (name or configured).strip().lower()
     if name not in PROVIDERS:
         raise EmbeddingError(
             f"Unknown embedding provider {name!r} (expected one of {', '.join(PROVIDERS)})"
         )
     if not model:
-        model = getattr(settings, "KB_EMBEDDING_MODEL", "") if name == configured else ""
-        model = model or DEFAULT_MODELS[name]
+        model = (settings.KB_EMBEDDING_MODEL if name == configured else "") or DEFAULT_MODELS[name]
+    return name, model
+
+
+def model_name(name: str | None = None, model: str | None = None) -> str:
+    """The ``provider:model`` name that chunks embedded by ``get_provider(name, model)`` record
+    (``f"{provider.name}:{provider.model}"``), without building the provider or loading a model.
+    """
+    name, model = _choose(name, model)
+    return f"{name}:{_canonical_model(name, model)}"
+
+
+def get_provider(name: str | None = None, model: str | None = None) -> EmbeddingProvider:
+    """The provider for ``name``/``model``, defaulting to KB_EMBEDDING_PROVIDER/_MODEL.
+
+    Cached per (name, model) for the life of the process; a failure is not cached.
+    """
+    name, model = _choose(name, model)
     key = (name, _canonical_model(name, model))
     provider = _providers.get(key)
     if provider is not None:
@@ -545,7 +575,7 @@ def warm_up_in_background() -> threading.Thread | None:
     export). A failure is only logged: the request path reports it properly."""
     from django.conf import settings
 
-    if not getattr(settings, "KB_EMBEDDINGS_ENABLED", True):
+    if not settings.KB_EMBEDDINGS_ENABLED:
         return None
 
     def load() -> None:

@@ -22,17 +22,18 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from kbsite.errors import Conflict
-from knowledge import filetypes, models, policy_cache
+from knowledge import embeddings, filetypes, models, policy_cache
 
 logger = logging.getLogger(__name__)
 
 # Bump when extraction or chunking changes the chunks produced for the same bytes.
-PIPELINE_VERSION = "p1"
+# p2: ZWNJ/ZWJ are kept (chunking normalises with extraction's rules).
+PIPELINE_VERSION = "p2"
 ACTIVE_JOB_STATUSES = (models.JobStatus.QUEUED, models.JobStatus.RUNNING)
 TASK_FUNC = "knowledge.tasks.ingest_job"
 
@@ -58,36 +59,36 @@ class IngestionStatus:
     job: models.IngestJob | None
 
 
-class PermanentError(Exception):
-    """A failure that retrying cannot fix (bad file, configuration)."""
+class IngestError(Exception):
+    """A job step failed; ``reason`` is shown to the tenant, ``retryable`` says whether a
+    later attempt may succeed (a service outage) or not (a bad file, the configuration)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class RetryableError(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        self.retryable = retryable
 
 
 # --- Flags -------------------------------------------------------------------------------
 
 
 def embeddings_enabled(tenant: models.Tenant) -> bool:
-    if tenant.embeddings_enabled is not None:
-        return tenant.embeddings_enabled and settings.KB_EMBEDDINGS_ENABLED
-    return settings.KB_EMBEDDINGS_ENABLED
+    """The global flag, unless the tenant turned embeddings off for itself."""
+    return settings.KB_EMBEDDINGS_ENABLED and tenant.embeddings_enabled is not False
 
 
 def configured_embedding_model() -> str:
     """The ``provider:model`` name recorded on chunks embedded with the current settings."""
-    return f"{settings.KB_EMBEDDING_PROVIDER}:{settings.KB_EMBEDDING_MODEL}"
+    return embeddings.model_name()
 
 
 def current_embedding_model(tenant: models.Tenant) -> str:
     return configured_embedding_model() if embeddings_enabled(tenant) else ""
+
+
+def chunks_to_embed(*, model_name: str) -> QuerySet[models.Chunk]:
+    """Chunks an embed-only job has work for: stored without an embedding or with another model's."""
+    return models.Chunk.objects.filter(Q(embedding__isnull=True) | ~Q(embedding_model=model_name))
 
 
 def idempotency_key(
@@ -109,7 +110,9 @@ def request_ingestion(
 ) -> IngestionOutcome:
     """Queue ingestion of ``document`` unless the same content is already ingested or in flight."""
     with transaction.atomic():
-        doc = models.Document.objects.select_for_update().select_related("tenant").get(pk=document.pk)
+        # of=self: locking the tenant row too would block every insert that references it
+        # (FOR KEY SHARE), such as retrieval audit rows.
+        doc = models.Document.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=document.pk)
         tenant = doc.tenant
         model_name = current_embedding_model(tenant)
         mode = "embed-missing" if embed_only_missing else "full"
@@ -138,7 +141,7 @@ def request_ingestion(
         ):
             return IngestionOutcome(Outcome.DUPLICATE, last_ok, "this content is already ingested")
 
-        skip_reason = _skip_reason(tenant=tenant, document=doc)
+        skip_reason = _skip_reason(tenant=tenant, document=doc, embed_only_missing=embed_only_missing)
         job = models.IngestJob.objects.create(
             tenant=tenant,
             document=doc,
@@ -158,16 +161,23 @@ def request_ingestion(
         )
         if skip_reason:
             return IngestionOutcome(Outcome.SKIPPED, job, skip_reason)
-        # A document being re-ingested shows the work in flight; its current chunks stay
-        # served until the new version replaces them.
-        doc.status = models.DocStatus.QUEUED
-        doc.ingest_error = ""
-        doc.save(update_fields=["status", "ingest_error", "updated_at"])
+        if not embed_only_missing:
+            # A document being re-ingested shows the work in flight; its current chunks stay
+            # served until the new version replaces them. Embedding stored chunks changes
+            # neither what is served nor why the last ingestion failed: the job row tells.
+            doc.status = models.DocStatus.QUEUED
+            doc.ingest_error = ""
+            doc.save(update_fields=["status", "ingest_error", "updated_at"])
         transaction.on_commit(lambda: enqueue(job_id=job.pk))
         return IngestionOutcome(Outcome.QUEUED, job)
 
 
-def _skip_reason(*, tenant: models.Tenant, document: models.Document) -> str:
+def _skip_reason(*, tenant: models.Tenant, document: models.Document, embed_only_missing: bool) -> str:
+    if embed_only_missing:
+        if not embeddings_enabled(tenant):
+            return "embeddings are disabled for this tenant"
+        if not models.Chunk.objects.filter(tenant_id=tenant.pk, document_id=document.pk).exists():
+            return "the document has no stored chunks to embed: ingest it first"
     if document.file_type not in filetypes.CONTENT_TYPES:
         return f"unsupported file type {document.file_type!r}"
     budget = tenant.embedding_token_budget
@@ -235,30 +245,40 @@ def claim(*, job_id: int) -> models.IngestJob | None:
 
 
 def run_job(*, job_id: int) -> str:
-    """Run one ingest job end to end. Returns the job's final status."""
+    """Run one ingest job end to end. Returns the job's final status, or why it did not run.
+
+    A failure is recorded on the job (and, unless the job only embeds, on the document);
+    if even that fails because the database is gone, the exception escapes, the heartbeat
+    stops and the reaper takes the job back.
+    """
     _relax_commit_durability()
     job = claim(job_id=job_id)
     if job is None:
         logger.info("ingest job %s not claimable (taken, finished or gone)", job_id)
         return "not-claimed"
-    models.Document.objects.filter(pk=job.document_id, tenant_id=job.tenant_id).update(
-        status=models.DocStatus.INGESTING, updated_at=timezone.now()
-    )
+    if not job.embed_only_missing:
+        models.Document.objects.filter(pk=job.document_id, tenant_id=job.tenant_id).update(
+            status=models.DocStatus.INGESTING, updated_at=timezone.now()
+        )
     stats = _Stats()
     try:
         with _heartbeat(job_id=job.pk, attempt=job.attempts):
             if job.embed_only_missing:
-                _embed_missing(job=job, stats=stats)
+                won = _embed_missing(job=job, stats=stats)
             else:
-                _ingest(job=job, stats=stats)
-        return models.JobStatus.READY
-    except RetryableError as exc:
-        return _fail_or_requeue(job=job, reason=exc.reason, retryable=True, stats=stats)
-    except PermanentError as exc:
-        return _fail_or_requeue(job=job, reason=exc.reason, retryable=False, stats=stats)
+                won = _ingest(job=job, stats=stats)
+        return models.JobStatus.READY if won else "lost-claim"
+    except IngestError as exc:
+        return _fail_or_requeue(job=job, reason=exc.reason, retryable=exc.retryable, stats=stats)
+    except (OperationalError, InterfaceError) as exc:  # the database went away: try again later
+        logger.warning("ingest job %s: database error", job.pk, exc_info=True)
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()  # reconnect for the bookkeeping below
+        reason = f"the database could not be reached ({type(exc).__name__})"
+        return _fail_or_requeue(job=job, reason=reason, retryable=True, stats=stats)
     except Exception as exc:  # the worker must survive anything a file can do
         logger.exception("ingest job %s crashed", job.pk)
-        reason = f"internal error while ingesting ({type(exc).__name__}); the team has been notified"
+        reason = f"internal error while ingesting ({type(exc).__name__}); the details are in the worker's log"
         return _fail_or_requeue(job=job, reason=reason, retryable=False, stats=stats)
 
 
@@ -304,7 +324,8 @@ def _read_source(document: models.Document) -> bytes:
     return document.inline_text.encode("utf-8")
 
 
-def _ingest(*, job: models.IngestJob, stats: _Stats) -> None:
+def _ingest(*, job: models.IngestJob, stats: _Stats) -> bool:
+    """Extract, chunk, embed and store the document. False when the job lost its claim."""
     from knowledge import chunking, extraction
 
     doc = job.document
@@ -313,9 +334,9 @@ def _ingest(*, job: models.IngestJob, stats: _Stats) -> None:
         try:
             data = _read_source(doc)
         except FileNotFoundError as exc:
-            raise PermanentError("the stored file is missing; upload it again") from exc
-    if hashlib.sha256(data).hexdigest() != doc.content_sha256 and doc.file:
-        raise PermanentError("the stored file does not match its checksum; upload it again")
+            raise IngestError("the stored file is missing; upload it again") from exc
+    if doc.file and hashlib.sha256(data).hexdigest() != doc.content_sha256:
+        raise IngestError("the stored file does not match its checksum; upload it again")
     with stats.stage("extract"):
         try:
             extracted = extraction.extract(
@@ -323,7 +344,7 @@ def _ingest(*, job: models.IngestJob, stats: _Stats) -> None:
                 max_pages=settings.KB_MAX_PDF_PAGES, max_chars=settings.KB_MAX_EXTRACTED_CHARS,
             )
         except extraction.ExtractionError as exc:
-            raise PermanentError(exc.reason) from exc
+            raise IngestError(exc.reason) from exc
     del data
     stats.counts["chars"] = extracted.chars
     stats.counts["pages"] = extracted.pages or 0
@@ -333,7 +354,7 @@ def _ingest(*, job: models.IngestJob, stats: _Stats) -> None:
             extracted.sections, title=title, size=settings.KB_CHUNK_SIZE, overlap=settings.KB_CHUNK_OVERLAP
         )
     if not drafts:
-        raise PermanentError("the file contains no readable text")
+        raise IngestError("the file contains no readable text")
     stats.counts["chunks"] = len(drafts)
     contexts = [chunking.contextualize(d, title) for d in drafts]
     vectors: list[list[float]] | None = None
@@ -343,56 +364,79 @@ def _ingest(*, job: models.IngestJob, stats: _Stats) -> None:
         with stats.stage("embed"):
             vectors, tokens, model_name = _embed(contexts)
     stats.counts["embedding_tokens"] = tokens
-    with stats.stage("store"):
-        stored = _store(job=job, drafts=drafts, vectors=vectors, model_name=model_name, title=title,
-                        tokens=tokens, stats=stats)
-    if stored:  # record the store stage's own timing too
-        models.IngestJob.objects.filter(pk=job.pk, status=models.JobStatus.READY).update(stats=stats.as_json())
+    return _store(job=job, drafts=drafts, vectors=vectors, model_name=model_name, title=title,
+                  tokens=tokens, stats=stats)
 
 
 def _embed(texts: list[str]) -> tuple[list[list[float]], int, str]:
-    from knowledge import embeddings
-
     try:
         provider = embeddings.get_provider()
         batch = provider.embed_documents(texts)  # each provider batches for its own limits
     except embeddings.EmbeddingError as exc:
         if exc.retryable:
-            raise RetryableError(f"embedding service error: {exc.reason}") from exc
-        raise PermanentError(f"embedding failed: {exc.reason}") from exc
+            raise IngestError(f"embedding service error: {exc.reason}", retryable=True) from exc
+        raise IngestError(f"embedding failed: {exc.reason}") from exc
     return batch.vectors, batch.tokens, f"{provider.name}:{provider.model}"
+
+
+def _finish_job(*, job: models.IngestJob, model_name: str, stats: _Stats, now: Any) -> bool:
+    """Mark the claimed job ready if this attempt still holds it. False when the claim was
+    lost (the reaper re-queued or failed the job, or the job is gone).
+
+    Call it inside the transaction that stores the job's work, and roll that back when it
+    returns False: this conditional UPDATE is what decides, so two attempts can never both
+    store their work.
+    """
+    won = models.IngestJob.objects.filter(
+        pk=job.pk, status=models.JobStatus.RUNNING, attempts=job.attempts
+    ).update(
+        status=models.JobStatus.READY, finished_at=now, heartbeat_at=now, updated_at=now,
+        embedding_model=model_name, stats=stats.as_json(), error="",
+    )
+    return bool(won)
+
+
+def _charge_tokens(*, tenant_id: int, tokens: int) -> None:
+    if tokens:
+        models.Tenant.objects.filter(pk=tenant_id).update(embedding_tokens_used=F("embedding_tokens_used") + tokens)
+
+
+def _lock_document(job: models.IngestJob) -> models.Document | None:
+    # Serialises the work stored for one document with request_ingestion and other jobs'.
+    return (
+        models.Document.objects.select_for_update()
+        .filter(pk=job.document_id, tenant_id=job.tenant_id)
+        .first()
+    )
 
 
 def _store(
     *, job: models.IngestJob, drafts: list[Any], vectors: list[list[float]] | None, model_name: str,
     title: str, tokens: int, stats: _Stats,
 ) -> bool:
+    """Replace the document's chunks and finish the job in one transaction. False, with
+    nothing written, when the job lost its claim or the document is gone."""
     now = timezone.now()
     with transaction.atomic():
-        doc = models.Document.objects.select_for_update().filter(pk=job.document_id, tenant_id=job.tenant_id).first()
-        still_ours = models.IngestJob.objects.filter(
-            pk=job.pk, status=models.JobStatus.RUNNING, attempts=job.attempts
-        ).exists()
-        if doc is None or not still_ours:
-            logger.info("job %s lost its claim or document; discarding its work", job.pk)
+        with stats.stage("store"):
+            doc = _lock_document(job)
+            if doc is None:
+                logger.info("job %s lost its document; discarding its work", job.pk)
+                return False
+            models.Chunk.objects.filter(tenant_id=doc.tenant_id, document_id=doc.pk).delete()
+            _insert_chunks(doc=doc, drafts=drafts, vectors=vectors, model_name=model_name, title=title, now=now)
+        if not _finish_job(job=job, model_name=model_name, stats=stats, now=now):
+            transaction.set_rollback(True)
+            logger.info("job %s lost its claim; discarding its work", job.pk)
             return False
-        models.Chunk.objects.filter(tenant_id=doc.tenant_id, document_id=doc.pk).delete()
-        _insert_chunks(doc=doc, drafts=drafts, vectors=vectors, model_name=model_name, title=title, now=now)
         doc.status = models.DocStatus.READY
         doc.ingest_error = ""
         doc.ingested_at = now
         doc.chunk_count = len(drafts)
         doc.save(update_fields=["status", "ingest_error", "ingested_at", "chunk_count", "updated_at"])
-        if tokens:
-            models.Tenant.objects.filter(pk=doc.tenant_id).update(
-                embedding_tokens_used=F("embedding_tokens_used") + tokens
-            )
+        _charge_tokens(tenant_id=doc.tenant_id, tokens=tokens)
         if doc.kind == models.Kind.POLICY:
             policy_cache.bump(tenant_id=doc.tenant_id)
-        models.IngestJob.objects.filter(pk=job.pk).update(
-            status=models.JobStatus.READY, finished_at=now, heartbeat_at=now, updated_at=now,
-            embedding_model=model_name, stats=stats.as_json(), error="",
-        )
     logger.info("ingest job %s ready: %s chunks", job.pk, len(drafts))
     return True
 
@@ -422,13 +466,13 @@ def _insert_chunks(
     """
     import json
 
+    metadata = json.dumps({"title": title})
     params = []
     for i, draft in enumerate(drafts):
         vec = vectors[i] if vectors is not None else None
         params.append((
-            doc.tenant_id, doc.pk, draft.index, draft.text, draft.heading, draft.page,
-            json.dumps({"title": title}),
-            "[" + ",".join(f"{x:.7g}" for x in vec) + "]" if vec is not None else None,
+            doc.tenant_id, doc.pk, draft.index, draft.text, draft.heading, draft.page, metadata,
+            embeddings.vector_literal(vec) if vec is not None else None,
             len(vec) if vec is not None else None, model_name if vec is not None else "",
             f"{title} {draft.heading}", draft.text, doc.tenant_id,
             doc.kind, doc.scope, doc.owner_id, doc.source_kind, now,
@@ -437,17 +481,28 @@ def _insert_chunks(
         cur.executemany(_INSERT_CHUNK_SQL, params)
 
 
-def _embed_missing(*, job: models.IngestJob, stats: _Stats) -> None:
-    """Embed chunks stored without an embedding (or with another model), keeping their text."""
+_UPDATE_EMBEDDING_SQL = """
+UPDATE knowledge_chunk SET embedding = %s::vector, embedding_dim = %s, embedding_model = %s
+WHERE id = %s AND tenant_id = %s
+"""
+
+
+def _embed_missing(*, job: models.IngestJob, stats: _Stats) -> bool:
+    """Embed chunks stored without an embedding (or with another model), keeping their text.
+
+    The document's status and error stay as they are: what it serves does not change. False
+    when the job lost its claim or the document is gone.
+    """
     from knowledge import chunking
 
     target = current_embedding_model(job.tenant)
     if not target:
-        raise PermanentError("embeddings are disabled for this tenant")
+        raise IngestError("embeddings are disabled for this tenant")
     chunks = list(
-        models.Chunk.objects.filter(tenant_id=job.tenant_id, document_id=job.document_id)
-        .filter(Q(embedding__isnull=True) | ~Q(embedding_model=target))
+        chunks_to_embed(model_name=target)
+        .filter(tenant_id=job.tenant_id, document_id=job.document_id)
         .order_by("chunk_index")
+        .only("pk", "chunk_index", "text", "heading", "page", "metadata")
     )
     title = job.document.name
     contexts = [
@@ -465,23 +520,24 @@ def _embed_missing(*, job: models.IngestJob, stats: _Stats) -> None:
     stats.counts["embedding_tokens"] = tokens
     now = timezone.now()
     with transaction.atomic():
-        doc = models.Document.objects.select_for_update().filter(pk=job.document_id).first()
-        if doc is None:
-            return
-        for chunk, vec in zip(chunks, vectors, strict=True):
-            models.Chunk.objects.filter(pk=chunk.pk, tenant_id=job.tenant_id).update(
-                embedding=vec, embedding_dim=len(vec), embedding_model=model_name
-            )
-        if tokens:
-            models.Tenant.objects.filter(pk=job.tenant_id).update(
-                embedding_tokens_used=F("embedding_tokens_used") + tokens
-            )
-        models.IngestJob.objects.filter(pk=job.pk).update(
-            status=models.JobStatus.READY, finished_at=now, updated_at=now,
-            embedding_model=model_name, stats=stats.as_json(),
-        )
-        doc.status = models.DocStatus.READY if doc.chunk_count else models.DocStatus.FAILED
-        doc.save(update_fields=["status", "updated_at"])
+        with stats.stage("store"):
+            if _lock_document(job) is None:
+                logger.info("job %s lost its document; discarding its work", job.pk)
+                return False
+            params = [
+                (embeddings.vector_literal(vec), len(vec), model_name, chunk.pk, job.tenant_id)
+                for chunk, vec in zip(chunks, vectors, strict=True)
+            ]
+            if params:
+                with connection.cursor() as cur:
+                    cur.executemany(_UPDATE_EMBEDDING_SQL, params)
+        if not _finish_job(job=job, model_name=model_name, stats=stats, now=now):
+            transaction.set_rollback(True)
+            logger.info("job %s lost its claim; discarding its work", job.pk)
+            return False
+        _charge_tokens(tenant_id=job.tenant_id, tokens=tokens)
+    logger.info("embed-only job %s ready: %s chunks embedded", job.pk, len(chunks))
+    return True
 
 
 def _fail_or_requeue(*, job: models.IngestJob, reason: str, retryable: bool, stats: _Stats) -> str:
@@ -504,15 +560,17 @@ def _fail_or_requeue(*, job: models.IngestJob, reason: str, retryable: bool, sta
         current.finished_at = now
         current.stats = stats.as_json()
         current.save(update_fields=["status", "error", "finished_at", "stats", "updated_at"])
-        _mark_document_failed(document_id=job.document_id, tenant_id=job.tenant_id, reason=reason)
+        _mark_document_failed(job=current, reason=reason)
     return models.JobStatus.FAILED
 
 
-def _mark_document_failed(*, document_id: int, tenant_id: int, reason: str) -> None:
-    doc = models.Document.objects.select_for_update().filter(pk=document_id, tenant_id=tenant_id).first()
+def _mark_document_failed(*, job: models.IngestJob, reason: str) -> None:
+    if job.embed_only_missing:
+        return  # the document's chunks and text are as they were: only the job failed
+    doc = models.Document.objects.select_for_update().filter(pk=job.document_id, tenant_id=job.tenant_id).first()
     if doc is None:
         return
-    if models.Chunk.objects.filter(tenant_id=tenant_id, document_id=document_id).exists():
+    if models.Chunk.objects.filter(tenant_id=job.tenant_id, document_id=job.document_id).exists():
         # A re-ingest of a document that is being served failed: keep serving the good version.
         doc.status = models.DocStatus.READY
         doc.ingest_error = f"the latest re-ingest failed, the previous version is still served: {reason}"
@@ -526,14 +584,20 @@ def _mark_document_failed(*, document_id: int, tenant_id: int, reason: str) -> N
 def reap_stale_jobs() -> dict[str, int]:
     """Put jobs whose worker died back in the queue; fail them after the attempt limit.
 
-    Also re-sends queued jobs that have waited far too long (their task was lost): a
-    duplicate task is harmless because only one can claim the job.
+    Also re-sends queued jobs that have waited far too long, but only while the broker's
+    queue is empty: then their task was lost (a purged queue, a crash between commit and
+    enqueue). While tasks are waiting, such a job may just be behind a backlog, and sending
+    it again would only grow the queue. A duplicate task is harmless: only one can claim the
+    job.
     """
+    from django_q.brokers import get_broker
+
     now = timezone.now()
+    queue_empty = get_broker().queue_size() == 0  # before this run queues anything itself
     stale_before = now - timedelta(seconds=settings.KB_INGEST_STALE_SECONDS)
     requeued = failed = resent = 0
     stale = models.IngestJob.objects.filter(status=models.JobStatus.RUNNING, heartbeat_at__lt=stale_before)
-    for job in stale.only("pk", "attempts", "max_attempts", "document_id", "tenant_id"):
+    for job in stale.only("pk", "attempts", "max_attempts", "document_id", "tenant_id", "embed_only_missing"):
         with transaction.atomic():
             if job.attempts >= job.max_attempts:
                 reason = (
@@ -544,7 +608,7 @@ def reap_stale_jobs() -> dict[str, int]:
                     pk=job.pk, status=models.JobStatus.RUNNING, attempts=job.attempts, heartbeat_at__lt=stale_before
                 ).update(status=models.JobStatus.FAILED, error=reason, finished_at=now, updated_at=now)
                 if won:
-                    _mark_document_failed(document_id=job.document_id, tenant_id=job.tenant_id, reason=reason)
+                    _mark_document_failed(job=job, reason=reason)
                     failed += 1
             else:
                 won = models.IngestJob.objects.filter(
@@ -556,13 +620,14 @@ def reap_stale_jobs() -> dict[str, int]:
                 if won:
                     transaction.on_commit(functools.partial(enqueue, job_id=job.pk))
                     requeued += 1
-    lost_before = now - timedelta(seconds=settings.KB_INGEST_STALE_SECONDS * 5)
-    for pk in models.IngestJob.objects.filter(
-        status=models.JobStatus.QUEUED, updated_at__lt=lost_before
-    ).values_list("pk", flat=True):
-        models.IngestJob.objects.filter(pk=pk, status=models.JobStatus.QUEUED).update(updated_at=now)
-        enqueue(job_id=pk)
-        resent += 1
+    if queue_empty:
+        lost_before = now - timedelta(seconds=settings.KB_INGEST_STALE_SECONDS * 5)
+        lost = models.IngestJob.objects.filter(status=models.JobStatus.QUEUED, updated_at__lt=lost_before)
+        for pk in lost.values_list("pk", flat=True):
+            # Conditional, so that of two reapers only one sends the task.
+            if lost.filter(pk=pk).update(updated_at=now):
+                enqueue(job_id=pk)
+                resent += 1
     if requeued or failed or resent:
         logger.warning("reaper: requeued=%s failed=%s resent=%s", requeued, failed, resent)
     return {"requeued": requeued, "failed": failed, "resent": resent}

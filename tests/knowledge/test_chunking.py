@@ -214,6 +214,29 @@ def test_it_normalises_whitespace_without_touching_words() -> None:
     assert drafts[0].text == "Line one with tabs.\nLine two.\n\nNext paragraph."
 
 
+def test_it_keeps_the_zero_width_joiners_persian_and_indic_words_need() -> None:
+    text = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u0915\u094d\u200d\u0937 \u200bword\ufeff"
+    drafts = chunking.chunk_sections([Section(text)])
+    assert drafts[0].text == "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u0915\u094d\u200d\u0937 word"
+
+
+def test_it_leaves_text_that_extraction_normalised_as_it_is() -> None:
+    from knowledge import extraction
+
+    raw = "  Line\x00 one\t\twith   gaps \r\nline two\u200b\u200c\r\n\r\n\r\n\xa0Second\u00a0para  \x0c"
+    extracted = extraction.extract(raw.encode("utf-8"), file_type="txt")
+    drafts = chunking.chunk_sections(extracted.sections)
+    assert [d.text for d in drafts] == [s.text for s in extracted.sections]
+    assert extraction.normalise(extracted.text) == extracted.text
+
+
+def test_contextualize_puts_a_title_of_several_lines_on_one_line() -> None:
+    draft = chunking.ChunkDraft(index=0, text="Saturday 9–12.", heading="Office\nhours")
+    assert chunking.contextualize(draft, " Clinic\n\n Handbook\t") == (
+        "Clinic Handbook — Office hours\nSaturday 9–12."
+    )
+
+
 def test_it_is_deterministic() -> None:
     sections = [Section(prose(50, start=i), heading=f"H{i % 3}", page=i) for i in range(12)]
     first = chunking.chunk_sections(sections, title="T")

@@ -101,6 +101,32 @@ def test_importing_the_module_loads_no_heavy_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_model_name_is_what_the_provider_records_without_building_it(settings: Any) -> None:
+    settings.KB_EMBEDDING_PROVIDER = "hash"
+    settings.KB_EMBEDDING_MODEL = "hash-128"
+    built = dict(embeddings._providers)
+    assert embeddings.model_name() == "hash:hash-128"
+    assert embeddings.model_name("openai") == "openai:text-embedding-3-small"
+    assert embeddings.model_name("local", "sentence-transformers/all-MiniLM-L6-v2") == "local:all-MiniLM-L6-v2"
+    assert embeddings._providers == built  # nothing was loaded
+    provider = embeddings.get_provider()
+    assert embeddings.model_name() == f"{provider.name}:{provider.model}"
+
+
+def test_model_name_of_a_local_alias_matches_the_loaded_model(
+    local_provider: embeddings.EmbeddingProvider,
+) -> None:
+    name = embeddings.model_name("local", "Sentence-Transformers/all-minilm-l6-v2")
+    assert name == f"{local_provider.name}:{local_provider.model}"
+
+
+def test_vector_literal_is_pgvectors_text_form_with_seven_significant_digits() -> None:
+    assert embeddings.vector_literal([0.1, -0.25, 1 / 3, 1e-10, 0.0, 12345678.9]) == (
+        "[0.1,-0.25,0.3333333,1e-10,0,1.234568e+07]"
+    )
+    assert embeddings.vector_literal([]) == "[]"
+
+
 # --- hash -----------------------------------------------------------------------------
 
 
@@ -193,12 +219,25 @@ def test_local_threads_share_the_cores_between_worker_processes(
 ) -> None:
     monkeypatch.setattr(embeddings.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     settings.KB_EMBEDDING_THREADS = 0
+    settings.KB_WEB_WORKERS = 1
     settings.KB_WORKERS = 2
     assert embeddings._intra_op_threads() == 2
     settings.KB_WORKERS = 8
     assert embeddings._intra_op_threads() == 1
     settings.KB_EMBEDDING_THREADS = 3
     assert embeddings._intra_op_threads() == 3
+
+
+def test_local_threads_share_the_cores_with_the_web_workers_too(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embeddings.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    settings.KB_EMBEDDING_THREADS = 0
+    settings.KB_WORKERS = 1
+    settings.KB_WEB_WORKERS = 4
+    assert embeddings._intra_op_threads() == 2
+    settings.KB_WORKERS = 8
+    assert embeddings._intra_op_threads() == 1
 
 
 def test_local_provider_keeps_input_order_across_length_sorted_batches(

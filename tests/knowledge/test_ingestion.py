@@ -39,6 +39,7 @@ def test_ingestion_makes_a_document_ready_with_chunks_and_stats(tenant: Any, run
     job = doc.jobs.get()
     assert job.status == "ready" and job.attempts == 1 and job.trigger == "upload"
     assert job.stats["chars"] > 0 and job.stats["chunks"] == doc.chunk_count
+    assert set(job.stats["timings_ms"]) >= {"read", "extract", "chunk", "embed", "store"}
     assert job.embedding_model == "hash:hash-384"
     chunk = models.Chunk.objects.filter(document=doc).get(chunk_index=0)
     assert chunk.embedding_dim == 384 and chunk.kind == "knowledge" and chunk.search_vector
@@ -271,3 +272,194 @@ def test_deleting_during_ingestion_leaves_no_chunks(tenant: Any, run_jobs: Any) 
     services.document_delete(document=doc)
     assert ingestion.run_job(job_id=job.pk) == "not-claimed"
     assert not models.Chunk.objects.filter(document_id=doc.pk).exists()
+
+
+# --- embed-only jobs ---------------------------------------------------------------------
+
+
+def _reindex_embed_missing(tenant: models.Tenant) -> str:
+    out = io.StringIO()
+    call_command("kb_reindex", "--tenant", tenant.slug, "--embed-missing", "--no-progress", stdout=out)
+    return out.getvalue()
+
+
+def test_embed_missing_leaves_a_failed_document_and_its_reason_alone(tenant: Any, run_jobs: Any) -> None:
+    doc = services.document_upload(
+        tenant=tenant, fileobj=io.BytesIO(b"%PDF-1.4\nnot really a pdf at all"), filename="x.pdf"
+    ).document
+    assert run_jobs() == ["failed"]
+    doc.refresh_from_db()
+    reason = doc.ingest_error
+    assert doc.status == "failed" and reason
+    assert "0 documents" in _reindex_embed_missing(tenant)  # nothing to embed: not selected
+    outcome = ingestion.request_ingestion(document=doc, embed_only_missing=True)
+    assert outcome.outcome == "skipped" and "no stored chunks" in outcome.reason
+    assert run_jobs() == []
+    doc.refresh_from_db()
+    assert (doc.status, doc.ingest_error) == ("failed", reason)
+
+
+def test_embed_missing_leaves_an_uploaded_document_untouched(tenant: Any, run_jobs: Any) -> None:
+    doc = _upload(tenant, "Saturday 9 to 12.", auto_ingest=False)
+    assert "0 documents" in _reindex_embed_missing(tenant)
+    outcome = ingestion.request_ingestion(document=doc, embed_only_missing=True)
+    assert outcome.outcome == "skipped"
+    assert run_jobs() == []
+    doc.refresh_from_db()
+    assert (doc.status, doc.ingest_error, doc.chunk_count) == ("uploaded", "", 0)
+    assert not models.Chunk.objects.filter(document=doc).exists()
+
+
+def test_embed_missing_skips_a_tenant_with_embeddings_off_and_fails_nothing(
+    tenant: Any, run_jobs: Any
+) -> None:
+    tenant.embeddings_enabled = False
+    tenant.save()
+    doc = _upload(tenant, "Saturday 9 to 12.")
+    assert run_jobs() == ["ready"]
+    out = _reindex_embed_missing(tenant)
+    assert "1 documents: queued=0, duplicate=0, skipped=1" in out
+    assert run_jobs() == []
+    job = doc.jobs.filter(embed_only_missing=True).get()
+    assert job.status == "skipped" and job.skip_reason == "embeddings are disabled for this tenant"
+    doc.refresh_from_db()
+    assert (doc.status, doc.ingest_error) == ("ready", "")
+
+
+def test_embed_missing_selects_only_documents_with_chunks_to_embed(tenant: Any, run_jobs: Any) -> None:
+    _upload(tenant, "Saturday 9 to 12.")
+    run_jobs()
+    assert "0 documents" in _reindex_embed_missing(tenant)  # every chunk has the current model
+
+
+def test_embed_missing_keeps_the_documents_status_and_error(
+    tenant: Any, run_jobs: Any, settings: Any
+) -> None:
+    settings.KB_EMBEDDINGS_ENABLED = False
+    doc = _upload(tenant, "Saturday 9 to 12.")
+    run_jobs()
+    note = "the latest re-ingest failed, the previous version is still served: test"
+    models.Document.objects.filter(pk=doc.pk).update(ingest_error=note)
+    settings.KB_EMBEDDINGS_ENABLED = True
+    assert ingestion.request_ingestion(document=doc, embed_only_missing=True).outcome == "queued"
+    doc.refresh_from_db()
+    assert (doc.status, doc.ingest_error) == ("ready", note)
+    assert run_jobs() == ["ready"]
+    doc.refresh_from_db()
+    assert (doc.status, doc.ingest_error) == ("ready", note)
+    assert not models.Chunk.objects.filter(document=doc, embedding__isnull=True).exists()
+
+
+def test_embed_missing_writes_the_embeddings_in_one_batch(
+    tenant: Any, run_jobs: Any, settings: Any, django_assert_max_num_queries: Any
+) -> None:
+    settings.KB_EMBEDDINGS_ENABLED = False
+    text = "\n\n".join(f"Paragraph {i}. " + "Opening hours are Monday to Friday. " * 25 for i in range(30))
+    doc = _upload(tenant, text, "long.txt")
+    run_jobs()
+    doc.refresh_from_db()
+    assert doc.chunk_count >= 25
+    settings.KB_EMBEDDINGS_ENABLED = True
+    ingestion.request_ingestion(document=doc, embed_only_missing=True)
+    with django_assert_max_num_queries(15):
+        assert run_jobs() == ["ready"]
+    assert models.Chunk.objects.filter(document=doc, embedding_model="hash:hash-384").count() == doc.chunk_count
+
+
+def test_request_ingestion_locks_the_document_but_not_its_tenant(tenant: Any) -> None:
+    # A lock on the tenant row would block every insert referencing it (retrieval audit rows).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    doc = _upload(tenant, "Saturday 9 to 12.", auto_ingest=False)
+    with CaptureQueriesContext(connection) as queries:
+        assert ingestion.request_ingestion(document=doc).outcome == "queued"
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert locks and all(sql.endswith('FOR UPDATE OF "knowledge_document"') for sql in locks)
+
+
+# --- model names, errors -----------------------------------------------------------------
+
+
+def test_the_configured_model_name_is_the_one_chunks_record_for_an_alias(settings: Any) -> None:
+    settings.KB_EMBEDDING_PROVIDER = "local"
+    settings.KB_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+    assert ingestion.configured_embedding_model() == "local:all-MiniLM-L6-v2"
+    settings.KB_EMBEDDING_PROVIDER = "hash"
+    settings.KB_EMBEDDING_MODEL = "hash-128"
+    assert ingestion.configured_embedding_model() == "hash:hash-128"
+
+
+def test_a_database_outage_is_retried_not_a_permanent_failure(
+    tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    doc = _upload(tenant, "Saturday 9 to 12.")
+    job = doc.jobs.get()
+
+    def unreachable(document: models.Document) -> bytes:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(ingestion, "_read_source", unreachable)
+    assert ingestion.run_job(job_id=job.pk) == "queued"
+    job.refresh_from_db()
+    assert job.status == "queued" and job.attempts == 1
+    assert "database could not be reached" in job.error and "retrying" in job.error
+    doc.refresh_from_db()
+    assert doc.status != "failed"
+
+
+def test_an_unexpected_error_fails_the_job_without_promising_a_notification(
+    tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = _upload(tenant, "Saturday 9 to 12.")
+    job = doc.jobs.get()
+
+    def broken(document: models.Document) -> bytes:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ingestion, "_read_source", broken)
+    assert ingestion.run_job(job_id=job.pk) == "failed"
+    job.refresh_from_db()
+    assert "RuntimeError" in job.error and "notified" not in job.error
+    assert "boom" not in job.error  # the detail is in the log, not shown to the tenant
+    doc.refresh_from_db()
+    assert doc.status == "failed" and doc.ingest_error == job.error
+
+
+# --- reaper: lost tasks ------------------------------------------------------------------
+
+
+def test_reaper_resends_a_long_queued_job_once_when_the_broker_queue_is_empty(
+    tenant: Any, settings: Any
+) -> None:
+    from django_q.models import OrmQ
+
+    settings.KB_INGEST_STALE_SECONDS = 5
+    OrmQ.objects.all().delete()
+    doc = _upload(tenant, "Saturday 9 to 12.")
+    job = doc.jobs.get()
+    models.IngestJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=5))
+    assert ingestion.reap_stale_jobs()["resent"] == 1
+    assert OrmQ.objects.count() == 1
+    job.refresh_from_db()
+    assert job.status == "queued" and job.updated_at > timezone.now() - dt.timedelta(minutes=1)
+    assert ingestion.reap_stale_jobs()["resent"] == 0
+    assert OrmQ.objects.count() == 1
+
+
+def test_reaper_does_not_resend_while_the_broker_queue_holds_tasks(tenant: Any, settings: Any) -> None:
+    from django_q.models import OrmQ
+
+    settings.KB_INGEST_STALE_SECONDS = 5
+    OrmQ.objects.all().delete()
+    waiting = _upload(tenant, "Saturday 9 to 12.").jobs.get()
+    behind = _upload(tenant, "Parking is free.", "p.txt").jobs.get()
+    long_ago = timezone.now() - dt.timedelta(minutes=5)
+    models.IngestJob.objects.filter(pk=waiting.pk).update(updated_at=long_ago)
+    ingestion.enqueue(job_id=behind.pk)  # a backlog: the waiting job may just be behind it
+    assert ingestion.reap_stale_jobs()["resent"] == 0
+    assert OrmQ.objects.count() == 1
+    waiting.refresh_from_db()
+    assert waiting.updated_at == long_ago

@@ -4,10 +4,11 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q
+from django.db.models import Exists, OuterRef
 from tqdm import tqdm
 
-from knowledge import ingestion, models
+from kbsite.errors import NotFound
+from knowledge import ingestion, models, selectors
 
 
 class Command(BaseCommand):
@@ -27,19 +28,25 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        docs = models.Document.objects.select_related("tenant").order_by("tenant_id", "id")
+        # request_ingestion reads each document again under a lock: only ids are needed here.
+        docs = models.Document.objects.order_by("tenant_id", "id").only("pk")
         if opts["tenant"]:
-            if not models.Tenant.objects.filter(slug=opts["tenant"]).exists():
-                raise CommandError(f"no tenant {opts['tenant']!r}")
-            docs = docs.filter(tenant__slug=opts["tenant"])
+            try:
+                tenant = selectors.tenant_get_by_slug(slug=opts["tenant"])
+            except NotFound as exc:
+                raise CommandError(f"no tenant {opts['tenant']!r}") from exc
+            docs = docs.filter(tenant=tenant)
         elif opts["document"]:
             docs = docs.filter(pk=opts["document"])
             if not docs.exists():
                 raise CommandError(f"no document {opts['document']}")
         if opts["embed_missing"]:
+            # Documents with at least one chunk to embed; those without chunks (never
+            # ingested, failed) have nothing to embed.
+            to_embed = ingestion.chunks_to_embed(model_name=ingestion.configured_embedding_model())
             docs = docs.filter(
-                Q(chunks__embedding__isnull=True) | ~Q(chunks__embedding_model=ingestion.configured_embedding_model())
-            ).distinct()
+                Exists(to_embed.filter(tenant_id=OuterRef("tenant_id"), document_id=OuterRef("pk")))
+            )
         outcomes: Counter[str] = Counter()
         for doc in tqdm(list(docs), desc="re-index", unit="doc", disable=opts["no_progress"]):
             result = ingestion.request_ingestion(

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--no-demo", action="store_true")
         parser.add_argument(
-            "--web-workers", type=int, default=int(os.environ.get("KB_WEB_WORKERS", "2")),
+            "--web-workers", type=int, default=settings.KB_WEB_WORKERS,
             help="gunicorn worker processes (KB_WEB_WORKERS, default 2); each runs 4 threads",
         )
         parser.add_argument(
@@ -35,7 +35,6 @@ class Command(BaseCommand):
         data_dir = Path(settings.KB_DATA_DIR)
         started_db = settings.KB_EMBEDDED_DB and not embedded_pg.is_running(data_dir)
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("createcachetable", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         if not opts["no_demo"]:
             call_command("kb_demo", stdout=self.stdout)
@@ -43,7 +42,9 @@ class Command(BaseCommand):
         self.stdout.write(f"\nserving {url}  (admin UI: {url}kb/ · API docs: {url}api/v1/docs)")
         self.stdout.write("press Ctrl-C to stop web, worker and the embedded database\n")
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        web_workers = 1 if opts["dev_server"] else max(1, opts["web_workers"])
+        # Both children read it: each sizes its share of the cores for the model by it.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "KB_WEB_WORKERS": str(web_workers)}
         bind = f"{opts['host']}:{opts['port']}"
         if opts["dev_server"]:
             web = [*manage, "runserver", "--noreload", "--insecure", bind]
@@ -52,7 +53,7 @@ class Command(BaseCommand):
             # let one worker overlap callers' database waits; the model is loaded per worker.
             web = [
                 sys.executable, "-m", "gunicorn", "kbsite.wsgi:application", "--bind", bind,
-                "--workers", str(max(1, opts["web_workers"])), "--worker-class", "gthread",
+                "--workers", str(web_workers), "--worker-class", "gthread",
                 "--threads", "4", "--timeout", "120", "--graceful-timeout", "15",
                 "--access-logfile", "-",
             ]
