@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -9,15 +10,12 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 
 from audit import selectors as audit_selectors
-from knowledge import auth, forms, selectors
+from knowledge import auth, forms, retrieval, selectors
 from knowledge import views as kb_views
 
 AUDITS_PER_PAGE = 25
 # Older rows may lack some keys; the templates see every key, None when unknown.
-HIT_DEFAULTS: dict[str, Any] = dict.fromkeys(
-    ("chunk_id", "document_id", "document_name", "chunk_index", "text", "score", "heading", "page",
-     "vector_rank", "lexical_rank", "vector_similarity", "lexical_score")
-)
+HIT_DEFAULTS: dict[str, Any] = dict.fromkeys(field.name for field in dataclasses.fields(retrieval.Hit))
 
 
 @kb_views.tenant_view(roles=auth.SUPPORT_ROLES)
@@ -56,12 +54,12 @@ def recall_list(request: HttpRequest, kb: kb_views.KbContext) -> HttpResponse:
 def recall_detail(request: HttpRequest, kb: kb_views.KbContext, pk: int) -> HttpResponse:
     recall = audit_selectors.recall_get(tenant=kb.tenant, recall_id=pk)
     results = [r for r in (recall.results or []) if isinstance(r, dict)]
-    doc_ids = {r.get("document_id") for r in results if isinstance(r.get("document_id"), int)}
-    # Documents deleted since the call are shown as such; links only for ones still there.
-    existing = set(
-        selectors.document_list(tenant=kb.tenant).filter(pk__in=doc_ids).values_list("pk", flat=True)
-    )
-    hits = [{**HIT_DEFAULTS, **r, "rank": i, "document_exists": r.get("document_id") in existing}
+    doc_ids: set[int] = {r["document_id"] for r in results if isinstance(r.get("document_id"), int)}
+    # Documents deleted since the call are shown as such; links only to ones the viewer may
+    # open (another member's personal document still exists, but is not theirs to open).
+    present = selectors.document_presence(tenant=kb.tenant, user=request.user, document_ids=doc_ids)
+    hits = [{**HIT_DEFAULTS, **r, "rank": i, "document_exists": r.get("document_id") in present,
+             "document_visible": bool(present.get(r.get("document_id")))}  # type: ignore[arg-type]
             for i, r in enumerate(results, start=1)]
     context = {
         "title": f"Recall {recall.pk}",

@@ -54,7 +54,8 @@ class TenantAdmin(TenantScopedAdmin):
         user: Any = request.user
         if user.is_superuser:
             return qs
-        return qs.filter(memberships__user=user).distinct()
+        # Like every other page here: only the tenants this user is an admin of.
+        return qs.filter(memberships__user=user, memberships__role=models.Role.ADMIN).distinct()
 
 
 @admin.register(models.Membership)

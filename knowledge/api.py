@@ -1,14 +1,18 @@
-"""KB management API (DESIGN §6): /api/v1/kb/… Thin: auth, then a selector or a service."""
+"""KB management API (DESIGN §6): /api/v1/kb/… Thin: auth, then a selector or a service.
+
+A logged-in member also sees their own personal documents; an API key acts for the whole
+tenant and sees tenant-scope documents only (``selectors``); ingest jobs follow their document.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, HttpRequest
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
-from kbsite.errors import NotFound
 from kbsite.pagination import Page, paginate
 from knowledge import auth, ingestion, models, schemas, selectors, services
 
@@ -29,10 +33,14 @@ class JobFilters(Page):
     document: int | None = None
 
 
-def _principal(request: HttpRequest) -> auth.Principal:
-    principal = request.auth  # type: ignore[attr-defined]
-    assert isinstance(principal, auth.Principal)
-    return principal
+def _document(request: HttpRequest, document_id: int) -> models.Document:
+    p = auth.principal(request)
+    return selectors.document_get(tenant=p.tenant, user=p.user, document_id=document_id)
+
+
+def _job(request: HttpRequest, job_id: int) -> models.IngestJob:
+    p = auth.principal(request)
+    return selectors.job_get(tenant=p.tenant, user=p.user, job_id=job_id)
 
 
 @router.post("/files", response={201: schemas.UploadOut, 200: schemas.UploadOut}, auth=write_auth)
@@ -42,7 +50,7 @@ def upload_file(
     kind: Form[models.Kind] = models.Kind.KNOWLEDGE,
     auto_ingest: Form[bool] = True,
 ) -> Status:
-    p = _principal(request)
+    p = auth.principal(request)
     result = services.document_upload(
         tenant=p.tenant, fileobj=file, filename=file.name or "", kind=kind,
         auto_ingest=auto_ingest, created_by=p.user,
@@ -55,66 +63,58 @@ def upload_file(
 
 @router.get("/files", response=schemas.DocumentPage, auth=read_auth)
 def list_files(request: HttpRequest, filters: Query[FileFilters]) -> dict:
-    p = _principal(request)
-    qs = selectors.document_list(tenant=p.tenant, kind=filters.kind, status=filters.status, search=filters.search)
+    p = auth.principal(request)
+    qs = selectors.document_list(
+        tenant=p.tenant, user=p.user, kind=filters.kind, status=filters.status, search=filters.search
+    )
     return paginate(qs, filters)
 
 
 @router.get("/files/{document_id}", response=schemas.DocumentOut, auth=read_auth)
 def get_file(request: HttpRequest, document_id: int) -> models.Document:
-    return selectors.document_get(tenant=_principal(request).tenant, document_id=document_id)
+    return _document(request, document_id)
 
 
 @router.get("/files/{document_id}/download", auth=read_auth)
-def download_file(request: HttpRequest, document_id: int) -> FileResponse:
-    doc = selectors.document_get(tenant=_principal(request).tenant, document_id=document_id)
-    if not doc.file:
-        raise NotFound("this document has no stored file")
-    try:
-        handle = doc.file.open("rb")
-    except FileNotFoundError as exc:
-        raise NotFound("the stored file is missing") from exc
-    response = FileResponse(handle, as_attachment=True, filename=doc.name, content_type=doc.content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+def download_file(request: HttpRequest, document_id: int) -> HttpResponseBase:
+    return selectors.document_download(document=_document(request, document_id))
 
 
 @router.delete("/files/{document_id}", response={204: None}, auth=write_auth)
 def delete_file(request: HttpRequest, document_id: int) -> Status:
-    doc = selectors.document_get(tenant=_principal(request).tenant, document_id=document_id)
-    services.document_delete(document=doc)
+    services.document_delete(document=_document(request, document_id))
     return Status(204, None)
 
 
 @router.get("/files/{document_id}/chunks", response=schemas.ChunkPage, auth=read_auth)
 def file_chunks(request: HttpRequest, document_id: int, page: Query[Page]) -> dict:
-    qs = selectors.document_chunks(tenant=_principal(request).tenant, document_id=document_id)
-    return paginate(qs, page)
+    p = auth.principal(request)
+    doc = selectors.document_get(tenant=p.tenant, user=p.user, document_id=document_id)
+    return paginate(selectors.document_chunks(tenant=p.tenant, document=doc), page)
 
 
 @router.post("/files/{document_id}/ingest", response={202: schemas.IngestOut}, auth=write_auth)
 def ingest_file(request: HttpRequest, document_id: int, body: schemas.IngestIn | None = None) -> Status:
-    p = _principal(request)
-    doc = selectors.document_get(tenant=p.tenant, document_id=document_id)
+    doc = _document(request, document_id)
     force = bool(body and body.force) or request.GET.get("force") in ("1", "true", "yes")
     outcome = ingestion.request_ingestion(document=doc, trigger=models.Trigger.API, force=force)
-    return Status(202, {"outcome": outcome.outcome, "reason": outcome.reason, "job": outcome.job})
+    return Status(202, outcome)
 
 
 @router.get("/ingest-jobs", response=schemas.JobPage, auth=read_auth, tags=["Ingest jobs"])
 def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> dict:
-    qs = selectors.job_list(tenant=_principal(request).tenant, status=filters.status, document_id=filters.document)
+    p = auth.principal(request)
+    qs = selectors.job_list(tenant=p.tenant, user=p.user, status=filters.status, document_id=filters.document)
     return paginate(qs, filters)
 
 
 @router.get("/ingest-jobs/{job_id}", response=schemas.JobOut, auth=read_auth, tags=["Ingest jobs"])
 def get_job(request: HttpRequest, job_id: int) -> models.IngestJob:
-    return selectors.job_get(tenant=_principal(request).tenant, job_id=job_id)
+    return _job(request, job_id)
 
 
 @router.post("/ingest-jobs/{job_id}/retry", response={202: schemas.IngestOut}, auth=write_auth, tags=["Ingest jobs"])
 def retry_job(request: HttpRequest, job_id: int) -> Status:
-    job = selectors.job_get(tenant=_principal(request).tenant, job_id=job_id)
+    job = _job(request, job_id)
     outcome = ingestion.retry_job(job=job)
-    return Status(202, {"outcome": outcome.outcome, "reason": outcome.reason, "job": outcome.job})
+    return Status(202, outcome)

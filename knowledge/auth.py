@@ -20,6 +20,8 @@ READ_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT, models.Role.MEMB
 SUPPORT_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT})
 ADMIN_ROLES = frozenset({models.Role.ADMIN})
 TENANT_HEADER = "HTTP_X_KB_TENANT"
+# A superuser acting on a tenant they are not a member of (set by the UI's tenant switcher).
+SESSION_TENANT_KEY = "kb_tenant_id"
 
 
 @dataclass
@@ -32,6 +34,22 @@ class Principal:
 
     def __bool__(self) -> bool:
         return True
+
+
+def principal(request: HttpRequest) -> Principal:
+    """The caller ninja authenticated for this endpoint (``request.auth``)."""
+    found = getattr(request, "auth", None)
+    assert isinstance(found, Principal)
+    return found
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None for any other shape."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
 
 
 class TenantAuth:
@@ -54,10 +72,10 @@ class TenantAuth:
         return None
 
     def _from_key(self, header: str) -> Principal | None:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(header)
+        if token is None:
             return None
-        key = apikeys.authenticate(token.strip())
+        key = apikeys.authenticate(token)
         if key is None:
             return None
         if self.scope not in key.scopes:
@@ -78,8 +96,11 @@ class TenantAuth:
 
 
 def resolve_session_tenant(request: HttpRequest, user: Any) -> tuple[models.Tenant | None, str]:
-    """The tenant a logged-in user acts on: ``X-KB-Tenant``/``?tenant=`` if given (and theirs),
-    else the one they selected last."""
+    """The tenant a logged-in user acts on, and their role there ("" for a superuser who is not
+    a member): ``X-KB-Tenant``/``?tenant=`` if given (and theirs); else, for a superuser, the
+    tenant they switched to in this session; else the membership they selected last.
+
+    The browser pages and the API both ask this, so they always act on the same tenant."""
     slug = request.META.get(TENANT_HEADER) or request.GET.get("tenant") or ""
     memberships = models.Membership.objects.filter(user_id=user.pk).select_related("tenant")
     if slug:
@@ -89,6 +110,12 @@ def resolve_session_tenant(request: HttpRequest, user: Any) -> tuple[models.Tena
         if user.is_superuser:
             return models.Tenant.objects.filter(slug=slug).first(), ""
         raise Forbidden("you are not a member of this tenant")
+    session = getattr(request, "session", None)
+    switched = session.get(SESSION_TENANT_KEY) if user.is_superuser and session is not None else None
+    if switched:
+        tenant = models.Tenant.objects.filter(pk=switched).first()
+        if tenant is not None:  # the switcher stores it only for tenants without a membership
+            return tenant, ""
     membership = memberships.order_by(F("last_selected_at").desc(nulls_last=True), "tenant__slug").first()
     if membership is not None:
         return membership.tenant, membership.role

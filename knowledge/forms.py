@@ -78,7 +78,6 @@ class ApiKeyCreateForm(forms.Form):
 
 class TenantSwitchForm(forms.Form):
     tenant = forms.IntegerField()
-    next = forms.CharField(required=False, max_length=500)
 
 
 class AuditFilterForm(forms.Form):

@@ -74,10 +74,6 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or 'unnamed'})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
 
 class Kind(models.TextChoices):
     POLICY = "policy", "Policy"

@@ -49,7 +49,8 @@ class ChunkOut(Schema):
 
     @staticmethod
     def resolve_has_embedding(obj: Any) -> bool:
-        return obj.embedding is not None
+        # Ingestion writes embedding_dim with every embedding; the vector itself is not loaded.
+        return obj.embedding_dim is not None
 
 
 class KnowledgeOut(Schema):
@@ -100,7 +101,3 @@ class IngestOut(Schema):
     reason: str = ""
     job: JobOut | None
 
-
-class ErrorOut(Schema):
-    detail: str
-    code: str

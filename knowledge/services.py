@@ -166,13 +166,13 @@ def document_upload(
 
 
 def document_delete(*, document: models.Document) -> None:
-    """Delete a document; its chunks go in the same transaction, its file after commit."""
+    """Delete a document; its chunks and jobs go with it (FK cascade, same transaction), its
+    file after commit."""
     storage_name = document.file.name if document.file else ""
     storage = document.file.storage if document.file else None
     was_policy = document.kind == models.Kind.POLICY
     tenant_id = document.tenant_id
     with transaction.atomic():
-        models.Chunk.objects.filter(tenant_id=tenant_id, document_id=document.pk).delete()
         document.delete()
         if was_policy:
             policy_cache.bump(tenant_id=tenant_id)

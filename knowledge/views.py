@@ -17,8 +17,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,9 +29,7 @@ from kbsite.errors import Forbidden, NotFound, ServiceError
 from knowledge import auth, checks, forms, ingestion, models, retrieval, selectors, services
 
 SITE_HEADER = "Knowledge base"
-SESSION_TENANT_KEY = "kb_tenant_id"  # superusers acting on a tenant they are not a member of
 IN_FLIGHT_DOC = frozenset({models.DocStatus.QUEUED, models.DocStatus.INGESTING})
-IN_FLIGHT_JOB = frozenset({models.JobStatus.QUEUED, models.JobStatus.RUNNING})
 RETRYABLE_JOB = frozenset({models.JobStatus.FAILED, models.JobStatus.SKIPPED})
 STAGE_ORDER = {name: i for i, name in enumerate(("read", "extract", "neutralize", "chunk", "embed", "store"))}
 FILES_PER_PAGE = 50
@@ -58,40 +56,26 @@ class KbContext:
     tenant: models.Tenant
     role: str
     tenants: list[models.Tenant] = field(default_factory=list)
-    is_superuser: bool = False
 
     @property
     def can_manage(self) -> bool:
         return self.role in auth.ADMIN_ROLES
-
-    @property
-    def can_support(self) -> bool:
-        return self.role in auth.SUPPORT_ROLES
 
     def allows(self, roles: Iterable[str]) -> bool:
         return self.role in roles
 
 
 def resolve_context(request: HttpRequest) -> KbContext | None:
-    """The tenant the session user acts on: their last-selected membership (auth's logic);
-    superusers may also switch to any tenant, remembered in their session."""
+    """The tenant the session user acts on, exactly as the API resolves it (``auth``): their
+    last-selected membership, or for superusers any tenant they switched to."""
     user: Any = request.user
-    tenant: models.Tenant | None = None
-    role = ""
-    explicit = request.GET.get("tenant") or request.META.get(auth.TENANT_HEADER)
-    if user.is_superuser and not explicit and request.session.get(SESSION_TENANT_KEY):
-        tenant = models.Tenant.objects.filter(pk=request.session[SESSION_TENANT_KEY]).first()
-        if tenant is not None:
-            membership = selectors.membership_get(tenant=tenant, user=user)
-            role = membership.role if membership else ""
-    if tenant is None:
-        tenant, role = auth.resolve_session_tenant(request, user)
+    tenant, role = auth.resolve_session_tenant(request, user)
     if tenant is None:
         return None
     if user.is_superuser:
         role = models.Role.ADMIN
     tenants = list(selectors.tenants_for_user(user=user).order_by("name", "slug"))
-    return KbContext(tenant=tenant, role=role, tenants=tenants, is_superuser=bool(user.is_superuser))
+    return KbContext(tenant=tenant, role=role, tenants=tenants)
 
 
 def base_context(request: HttpRequest, kb: KbContext | None, section: str = "") -> dict[str, Any]:
@@ -187,9 +171,9 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
         raise Http404("tenant not found")
     services.tenant_select(user=user, tenant=tenant)
     if user.is_superuser and selectors.membership_get(tenant=tenant, user=user) is None:
-        request.session[SESSION_TENANT_KEY] = tenant.pk
+        request.session[auth.SESSION_TENANT_KEY] = tenant.pk
     else:
-        request.session.pop(SESSION_TENANT_KEY, None)
+        request.session.pop(auth.SESSION_TENANT_KEY, None)
     messages.info(request, f"Now working on {tenant.name}.")
     return HttpResponseRedirect(safe_next(request, reverse("kb:files")))
 
@@ -204,7 +188,7 @@ def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
     filters = forms.FileFilterForm(request.GET or None)
     cleaned = filters.cleaned_data if filters.is_valid() else {}
     qs = selectors.document_list(
-        tenant=kb.tenant, kind=cleaned.get("kind") or None, status=cleaned.get("status") or None,
+        tenant=kb.tenant, user=request.user, kind=cleaned.get("kind") or None, status=cleaned.get("status") or None,
         search=cleaned.get("q") or None,
     )
     page = Paginator(qs, FILES_PER_PAGE).get_page(request.GET.get("page"))
@@ -257,9 +241,9 @@ def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
 
 @tenant_view(roles=auth.READ_ROLES)
 def document_detail(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
-    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
-    jobs = list(selectors.job_list(tenant=kb.tenant, document_id=doc.pk)[:50])
-    chunks = selectors.document_chunks(tenant=kb.tenant, document_id=doc.pk).defer("embedding", "search_vector")
+    doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
+    jobs = list(selectors.job_list(tenant=kb.tenant, user=request.user, document_id=doc.pk)[:50])
+    chunks = selectors.document_chunks(tenant=kb.tenant, document=doc)
     chunk_page = Paginator(chunks, CHUNKS_PER_PAGE).get_page(request.GET.get("page"))
     latest = jobs[0] if jobs else None
     context = {
@@ -290,7 +274,7 @@ def job_row(job: models.IngestJob) -> dict[str, Any]:
 
 @tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
 def document_ingest(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
-    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
+    doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     # A ready document is re-ingested on purpose: the same content counts.
     force = doc.status == models.DocStatus.READY or request.POST.get("force") == "1"
     outcome = ingestion.request_ingestion(document=doc, trigger=models.Trigger.UI, force=force)
@@ -300,8 +284,8 @@ def document_ingest(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
 
 @tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
 def document_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
-    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
-    latest = selectors.job_list(tenant=kb.tenant, document_id=doc.pk).first()
+    doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
+    latest = selectors.job_list(tenant=kb.tenant, user=request.user, document_id=doc.pk).first()
     if latest is None or latest.status not in RETRYABLE_JOB:
         messages.warning(request, f"{doc.name}: there is no failed ingestion to retry.")
     else:
@@ -324,7 +308,7 @@ def _report_outcome(request: HttpRequest, name: str, outcome: ingestion.Ingestio
 @tenant_view(roles=auth.ADMIN_ROLES, methods=("GET", "HEAD", "POST"))
 def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     """GET asks for confirmation (like the admin's delete page); POST deletes."""
-    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
+    doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     if request.method == "POST":
         name = doc.name
         services.document_delete(document=doc)
@@ -336,24 +320,8 @@ def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
 
 @tenant_view(roles=auth.READ_ROLES)
 def document_download(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponseBase:
-    doc = selectors.document_get(tenant=kb.tenant, document_id=pk)
-    if doc.file:
-        try:
-            handle = doc.file.open("rb")
-        except FileNotFoundError as exc:
-            raise Http404("the stored file is missing") from exc
-        response: HttpResponseBase = FileResponse(
-            handle, as_attachment=True, filename=doc.name, content_type=doc.content_type
-        )
-    elif doc.inline_text:
-        response = HttpResponse(doc.inline_text, content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = "attachment; filename=document.txt"
-    else:
-        raise Http404("this document has no stored content")
-    # The browser must never render the user's bytes as a page of this site.
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
+    return selectors.document_download(document=doc)
 
 
 # --- Ingest jobs -------------------------------------------------------------------------------
@@ -363,18 +331,18 @@ def document_download(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespo
 def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
     filters = forms.JobFilterForm(request.GET or None)
     status = filters.cleaned_data.get("status") if filters.is_valid() else None
-    counts = dict(
-        selectors.job_list(tenant=kb.tenant).order_by().values_list("status").annotate(n=Count("pk"))
-    )
-    running = list(selectors.job_list(tenant=kb.tenant, status=models.JobStatus.RUNNING)[:50])
-    failures = [job_row(j) for j in selectors.job_list(tenant=kb.tenant, status=models.JobStatus.FAILED)[:20]]
-    page = Paginator(selectors.job_list(tenant=kb.tenant, status=status or None), JOBS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+
+    def visible_jobs(job_status: str | None = None) -> QuerySet[models.IngestJob]:
+        # Only jobs of documents this user may see: another member's personal file stays hidden.
+        return selectors.job_list(tenant=kb.tenant, user=request.user, status=job_status)
+
+    counts = dict(visible_jobs().order_by().values_list("status").annotate(n=Count("pk")))
+    running = list(visible_jobs(models.JobStatus.RUNNING)[:50])
+    failures = list(visible_jobs(models.JobStatus.FAILED)[:20])
+    page = Paginator(visible_jobs(status or None), JOBS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "title": "Ingest jobs",
         "counts": {s.value: counts.get(s.value, 0) for s in models.JobStatus},
-        "queue_depth": counts.get(models.JobStatus.QUEUED, 0),
         "running": running,
         "failures": failures,
         "page": page,
@@ -388,7 +356,7 @@ def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
 
 @tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
 def job_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
-    job = selectors.job_get(tenant=kb.tenant, job_id=pk)
+    job = selectors.job_get(tenant=kb.tenant, user=request.user, job_id=pk)
     try:
         _report_outcome(request, job.document.name, ingestion.retry_job(job=job))
     except ServiceError as exc:

@@ -17,6 +17,12 @@ from knowledge import ingestion, models, services
 
 EVAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 
+# A valid one-page PDF without any text (an image-only scan, as far as extraction can tell).
+EMPTY_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
 _started_embedded_db = False
 
 
@@ -286,6 +292,12 @@ def login(db: Any) -> Callable[..., Client]:
         return client
 
     return make
+
+
+@pytest.fixture
+def support_client(support_member: Any, login: Callable[..., Client]) -> Client:
+    """A test client logged in as the tenant's support member."""
+    return login(support_member)
 
 
 # --- retrieval and recall audit (issue 4) ---------------------------------------------------

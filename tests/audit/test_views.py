@@ -33,11 +33,6 @@ def _listed(client: Client, **params: Any) -> list[int]:
     return [int(pk) for pk in re.findall(r'<tr id="recall-(\d+)">', page)]
 
 
-@pytest.fixture
-def support_client(support_member: Any, login: Callable[..., Client]) -> Client:
-    return login(support_member)
-
-
 def test_anonymous_visitors_are_sent_to_login(tenant: models.Tenant) -> None:
     row = _recall(tenant, "hours")
     for url in (reverse("kb:audit_list"), reverse("kb:audit_detail", args=[row.pk])):
@@ -156,10 +151,9 @@ def test_the_audit_pages_are_read_only(support_client: Client, tenant: models.Te
 
 
 def test_a_retrieval_test_is_listed_and_marked_as_a_test(
-    admin_member: Any, login: Callable[..., Client], tenant: models.Tenant, settings: Any,
+    admin_member: Any, login: Callable[..., Client], tenant: models.Tenant, retrieval_on: Any,
     ingest_text: Callable[..., models.Document],
 ) -> None:
-    settings.KB_RETRIEVAL_ENABLED = True
     ingest_text("Free parking behind the building.", name="parking.md")
     client = login(admin_member)
     client.post(reverse("kb:retrieval_test"), {"query": "parking", "top_k": 5})
@@ -172,3 +166,23 @@ def test_a_retrieval_test_is_listed_and_marked_as_a_test(
     detail = client.get(reverse("kb:audit_detail", args=[test_row.pk])).content.decode()
     assert 'id="kb-recall-test"' in detail and "Retrieval test page" in detail
     assert "parking.md" in detail
+
+
+def test_the_detail_does_not_link_another_users_personal_document(
+    support_client: Client, tenant: models.Tenant, make_user: Callable[..., Any], login: Callable[..., Client],
+) -> None:
+    owner = make_user("olga", tenant=tenant, role="support", is_staff=True)
+    doc = models.Document.objects.create(
+        tenant=tenant, name="olga-notes.md", kind="knowledge", source_kind="gmail", source_id="m1",
+        scope="personal", owner=owner, status="ready",
+    )
+    row = _recall(tenant, "notes", results=[
+        {"chunk_id": 1, "document_id": doc.pk, "document_name": "olga-notes.md", "chunk_index": 0,
+         "score": 0.5, "text": "Private."},
+    ])
+    link = f'href="{reverse("kb:document", args=[doc.pk])}"'
+    page = support_client.get(reverse("kb:audit_detail", args=[row.pk])).content.decode()
+    assert "olga-notes.md" in page and "(personal document of another user)" in page
+    assert link not in page and "(deleted)" not in page
+    own = login(owner).get(reverse("kb:audit_detail", args=[row.pk])).content.decode()
+    assert link in own

@@ -7,6 +7,9 @@ from typing import Any
 
 import docx
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from knowledge import models, services
 
@@ -206,6 +209,37 @@ def test_it_gets_and_downloads_a_file_with_its_original_name(api: Any) -> None:
     assert "\n" not in disposition
 
 
+def test_a_document_without_a_file_downloads_its_inline_text_as_in_the_browser(
+    api: Any, admin_member: Any, login: Any, tenant: models.Tenant
+) -> None:
+    doc = models.Document.objects.create(
+        tenant=tenant, name="Teams thread", source_kind="teams", source_id="t1", inline_text="Lunch is at noon.",
+        content_type="text/plain", file_type="txt", content_sha256="1" * 64,
+    )
+    download = api.get(f"/api/v1/kb/files/{doc.pk}/download")
+    assert download.status_code == 200
+    assert download.content == b"Lunch is at noon."
+    assert download["Content-Type"] == "text/plain; charset=utf-8"
+    assert download["Content-Disposition"].startswith("attachment")
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert download["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    page = login(admin_member).get(reverse("kb:document_download", args=[doc.pk]))
+    assert page.status_code == 200
+    for header in ("Content-Type", "Content-Disposition", "X-Content-Type-Options", "Content-Security-Policy"):
+        assert page[header] == download[header], header
+    assert page.content == download.content
+
+
+def test_a_document_with_neither_file_nor_text_is_404_on_download(api: Any, tenant: models.Tenant) -> None:
+    doc = models.Document.objects.create(
+        tenant=tenant, name="Empty", source_kind="teams", source_id="t2",
+        content_type="text/plain", file_type="txt", content_sha256="2" * 64,
+    )
+    response = api.get(f"/api/v1/kb/files/{doc.pk}/download")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "this document has no stored content"
+
+
 def test_delete_removes_the_document_its_chunks_and_its_file(
     api: Any, ingest_text: Any, tenant: models.Tenant, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -226,9 +260,20 @@ def test_delete_removes_the_document_its_chunks_and_its_file(
 
 def test_it_lists_a_documents_chunks(api: Any, ingest_text: Any) -> None:
     doc = ingest_text("# Hours\n\nSaturday 9 to 12.", name="hours.md")
-    chunks = api.get(f"/api/v1/kb/files/{doc.pk}/chunks").json()
+    with CaptureQueriesContext(connection) as queries:
+        chunks = api.get(f"/api/v1/kb/files/{doc.pk}/chunks").json()
     assert chunks["count"] == doc.chunk_count >= 1
     assert "Saturday" in chunks["items"][0]["text"]
+    assert all(item["has_embedding"] for item in chunks["items"])
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not any('"knowledge_chunk"."embedding"' in q or '"knowledge_chunk"."search_vector"' in q for q in sql)
+
+
+def test_chunks_without_an_embedding_say_so(api: Any, ingest_text: Any) -> None:
+    doc = ingest_text("# Hours\n\nSaturday 9 to 12.", name="hours.md")
+    models.Chunk.objects.filter(document=doc).update(embedding=None, embedding_dim=None, embedding_model="")
+    chunks = api.get(f"/api/v1/kb/files/{doc.pk}/chunks").json()
+    assert chunks["items"] and not any(item["has_embedding"] for item in chunks["items"])
 
 
 # --- Auth and tenancy --------------------------------------------------------------------------
@@ -254,12 +299,9 @@ def test_a_revoked_key_gets_401(tenant: models.Tenant) -> None:
     assert client.get("/api/v1/kb/files").status_code == 401
 
 
-def test_a_key_without_the_manage_scope_gets_403(retrieve_key: str) -> None:
-    from tests.conftest import ApiClient
-
-    client = ApiClient(retrieve_key)
-    assert client.get("/api/v1/kb/files").status_code == 403
-    assert client.upload(b"x y z").status_code == 403
+def test_a_key_without_the_manage_scope_gets_403(retrieve_api: Any) -> None:
+    assert retrieve_api.get("/api/v1/kb/files").status_code == 403
+    assert retrieve_api.upload(b"x y z").status_code == 403
     assert models.Document.objects.count() == 0
 
 
@@ -301,17 +343,16 @@ def test_listing_never_shows_another_tenants_files(api: Any, other_api: Any) -> 
 
 
 def test_a_logged_in_admin_uses_the_api_with_the_session(
-    client: Any, admin_member: Any, tenant: models.Tenant
+    login: Any, admin_member: Any, tenant: models.Tenant
 ) -> None:
     from tests.conftest import ApiClient
 
-    client.force_login(admin_member)
-    api_client = ApiClient(None, client=client)
+    api_client = ApiClient(None, client=login(admin_member))
     assert api_client.get("/api/v1/kb/files").status_code == 200
     # Session writes need the CSRF token, like any browser form.
-    csrf_client = type(client)(enforce_csrf_checks=True)
-    csrf_client.force_login(admin_member)
-    assert ApiClient(None, client=csrf_client).upload(b"hello there").status_code == 403
+    csrf_client = ApiClient(None, client=login(admin_member, enforce_csrf=True))
+    assert csrf_client.upload(b"hello there").status_code == 403
+    assert models.Document.objects.count() == 0
 
 
 def test_a_support_member_can_read_but_not_write(client: Any, support_member: Any) -> None:

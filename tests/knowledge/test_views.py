@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import RecallAudit
@@ -266,6 +268,32 @@ def test_a_superuser_sees_every_tenant_and_acts_as_admin(
     assert client.get(reverse("kb:keys")).status_code == 200
 
 
+def test_a_superusers_switched_tenant_is_the_same_in_the_pages_and_the_api(
+    make_user: Callable[..., Any], login: Callable[..., Client], tenant: models.Tenant,
+    other_tenant: models.Tenant,
+) -> None:
+    root = make_user("root", tenant=tenant, role="member", is_staff=True, is_superuser=True)
+    ours = _upload(tenant, HOURS, name="ours.md", auto_ingest=False)
+    theirs = _upload(other_tenant, PARKING, name="theirs.md", auto_ingest=False)
+    client = login(root)
+
+    def acting_on() -> tuple[set[str], list[int]]:
+        page = client.get(reverse("kb:files")).content.decode()
+        shown = {name for name in ("ours.md", "theirs.md") if name in page}
+        return shown, [d["id"] for d in client.get("/api/v1/kb/files").json()["items"]]
+
+    assert acting_on() == ({"ours.md"}, [ours.pk])
+    client.post(reverse("kb:tenant_switch"), {"tenant": other_tenant.pk})  # not a member there
+    assert acting_on() == ({"theirs.md"}, [theirs.pk])
+    client.post(reverse("kb:tenant_switch"), {"tenant": tenant.pk})
+    assert acting_on() == ({"ours.md"}, [ours.pk])
+
+
+def test_the_switcher_follows_a_safe_next(admin_client: Client, tenant: models.Tenant) -> None:
+    response = admin_client.post(reverse("kb:tenant_switch"), {"tenant": tenant.pk, "next": reverse("kb:keys")})
+    assert response.status_code == 302 and response["Location"] == reverse("kb:keys")
+
+
 # --- KB files page -----------------------------------------------------------------------------
 
 
@@ -432,6 +460,18 @@ def test_the_detail_shows_metadata_ingest_history_with_timings_and_chunks(
             assert chunk.heading in page
 
 
+def test_the_detail_reads_the_document_once_and_never_loads_embeddings(
+    admin_client: Client, ingest_text: Callable[..., models.Document]
+) -> None:
+    doc = ingest_text(HOURS, name="hours.md")
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(reverse("kb:document", args=[doc.pk])).status_code == 200
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len([q for q in sql if 'FROM "knowledge_document"' in q]) == 1
+    assert any('FROM "knowledge_chunk"' in q for q in sql)
+    assert not any('"knowledge_chunk"."embedding"' in q or '"knowledge_chunk"."search_vector"' in q for q in sql)
+
+
 def test_the_detail_polls_while_ingesting(admin_client: Client, tenant: models.Tenant, run_jobs: Any) -> None:
     doc = _upload(tenant, HOURS)
     page = admin_client.get(reverse("kb:document", args=[doc.pk])).content.decode()
@@ -504,6 +544,20 @@ def test_download_returns_the_original_bytes_as_an_attachment(member_client: Cli
     assert "sandbox" in response["Content-Security-Policy"]
 
 
+def test_download_serves_a_document_without_a_file_as_its_inline_text(
+    member_client: Client, tenant: models.Tenant
+) -> None:
+    doc = models.Document.objects.create(
+        tenant=tenant, name="Teams thread", source_kind="teams", source_id="t1", inline_text="Lunch is at noon.",
+        content_type="text/plain", file_type="txt", content_sha256="1" * 64,
+    )
+    response = member_client.get(reverse("kb:document_download", args=[doc.pk]))
+    assert response.status_code == 200 and response.content == b"Lunch is at noon."
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in response["Content-Security-Policy"]
+
+
 def test_unknown_ids_are_404(admin_client: Client) -> None:
     assert admin_client.get(reverse("kb:document", args=[999999])).status_code == 404
     assert admin_client.post(reverse("kb:job_retry", args=[999999])).status_code == 404
@@ -534,7 +588,9 @@ def test_the_jobs_page_shows_queue_depth_running_jobs_and_failures_with_reasons(
     assert "scan.pdf" in failures and failed.ingest_error in failures
     assert "theirs.txt" not in page
     assert 'hx-trigger="every 2s"' in page
-    assert reverse("kb:job_retry", args=[1]) not in page  # support sees no retry buttons
+    failed_job = models.IngestJob.objects.get(document=failed)
+    assert f'id="failed-job-{failed_job.pk}"' in failures
+    assert reverse("kb:job_retry", args=[failed_job.pk]) not in page  # support sees no retry buttons
 
 
 def test_the_jobs_page_filters_by_status(admin_client: Client, tenant: models.Tenant, run_jobs: Any) -> None:
@@ -564,13 +620,8 @@ def test_retrying_a_failed_job_from_the_jobs_page(admin_client: Client, tenant: 
 # --- Retrieval test ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def retrieval_on(settings: Any) -> None:
-    settings.KB_RETRIEVAL_ENABLED = True
-
-
 def test_the_retrieval_test_shows_policy_ranked_chunks_legs_and_timings_and_is_audited_as_a_test(
-    admin_client: Client, admin_member: Any, ingest_text: Callable[..., models.Document], retrieval_on: None
+    admin_client: Client, admin_member: Any, ingest_text: Callable[..., models.Document], retrieval_on: Any
 ) -> None:
     policy = ingest_text("Never give medical diagnoses over the phone.", name="policy.md", kind="policy")
     hours = ingest_text(HOURS, name="hours.md")
@@ -590,11 +641,12 @@ def test_the_retrieval_test_shows_policy_ranked_chunks_legs_and_timings_and_is_a
     assert audit.is_test is True and audit.source == "ui_test" and audit.user_id == admin_member.pk
     assert audit.query == "are you open on saturday"
     assert reverse("kb:audit_detail", args=[audit.pk]) in page
-    assert policy.pk in audit.policy_chunk_ids or audit.policy_chunk_ids
+    policy_chunks = sorted(models.Chunk.objects.filter(document=policy).values_list("pk", flat=True))
+    assert policy_chunks and sorted(audit.policy_chunk_ids) == policy_chunks
 
 
 def test_the_retrieval_test_answers_htmx_with_the_result_only(
-    support_client: Client, ingest_text: Callable[..., models.Document], retrieval_on: None
+    support_client: Client, ingest_text: Callable[..., models.Document], retrieval_on: Any
 ) -> None:
     ingest_text(PARKING, name="parking.md")
     response = support_client.post(reverse("kb:retrieval_test"), {"query": "where do I park", "top_k": 5},
@@ -605,7 +657,7 @@ def test_the_retrieval_test_answers_htmx_with_the_result_only(
 
 
 def test_the_retrieval_test_escapes_the_query_and_chunk_text(
-    admin_client: Client, ingest_text: Callable[..., models.Document], retrieval_on: None
+    admin_client: Client, ingest_text: Callable[..., models.Document], retrieval_on: Any
 ) -> None:
     ingest_text("Parking <script>alert('x')</script> is free.", name="parking.txt")
     response = admin_client.post(reverse("kb:retrieval_test"), {"query": "<b>parking</b> free", "top_k": 5})
@@ -623,7 +675,7 @@ def test_the_retrieval_test_says_when_retrieval_is_disabled(admin_client: Client
     assert RecallAudit.objects.get().retrieval_enabled is False
 
 
-def test_the_retrieval_test_rejects_an_empty_question(admin_client: Client, retrieval_on: None) -> None:
+def test_the_retrieval_test_rejects_an_empty_question(admin_client: Client, retrieval_on: Any) -> None:
     response = admin_client.post(reverse("kb:retrieval_test"), {"query": "", "top_k": 5})
     assert response.status_code == 200
     assert b"errornote" in response.content
@@ -663,6 +715,18 @@ def test_revoking_a_key(admin_client: Client, tenant: models.Tenant) -> None:
     assert key.revoked_at is not None
     row = re.search(rf'<tr id="key-{key.pk}">.*?</tr>', response.content.decode(), re.S)
     assert row and "revoked" in row.group(0) and "Revoke</button>" not in row.group(0)
+
+
+def test_the_keys_page_shows_each_creator_without_a_query_per_key(
+    admin_client: Client, admin_member: Any, tenant: models.Tenant, django_user_model: Any
+) -> None:
+    for i in range(3):
+        services.apikey_create(tenant=tenant, scopes=["retrieve"], name=f"key {i}", created_by=admin_member)
+    users = f'FROM "{django_user_model._meta.db_table}"'
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse("kb:keys")).content.decode()
+    assert page.count(f"by {admin_member.get_username()}") == 3
+    assert len([q for q in queries.captured_queries if users in q["sql"]]) == 1  # the session's user
 
 
 def test_the_keys_page_lists_only_this_tenants_keys(admin_client: Client, other_tenant: models.Tenant) -> None:

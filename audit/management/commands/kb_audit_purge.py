@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import services
 
@@ -18,9 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=None, help="retention in days (default: the setting)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        days = opts["days"] if opts["days"] is not None else settings.KB_AUDIT_RETENTION_DAYS
-        if days < 1:
-            self.stderr.write("--days must be at least 1")
-            raise SystemExit(2)
+        days: int | None = opts["days"]
+        if days is not None and days < 1:
+            raise CommandError("--days must be at least 1", returncode=2)
         deleted = services.recall_purge(older_than_days=days)
-        self.stdout.write(f"deleted {deleted} recall audits older than {days} days")
+        period = f"{days} days" if days is not None else "the retention period (KB_AUDIT_RETENTION_DAYS)"
+        self.stdout.write(f"deleted {deleted} recall audits older than {period}")

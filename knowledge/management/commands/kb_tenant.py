@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count
 
 from kbsite.errors import ServiceError
 from knowledge import models, services
@@ -26,6 +27,5 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
             self.stdout.write(f"created tenant {tenant.slug} ({tenant.name})")
             return
-        for tenant in models.Tenant.objects.order_by("slug"):
-            docs = models.Document.objects.filter(tenant=tenant).count()
-            self.stdout.write(f"{tenant.slug}\t{tenant.name}\t{docs} documents")
+        for tenant in models.Tenant.objects.annotate(docs=Count("documents")).order_by("slug"):
+            self.stdout.write(f"{tenant.slug}\t{tenant.name}\t{tenant.docs} documents")
