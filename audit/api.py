@@ -14,16 +14,10 @@ router = Router(tags=["Recall audit"])
 support_auth = auth.TenantAuth(scope="manage", roles=auth.SUPPORT_ROLES)
 
 
-def _principal(request: HttpRequest) -> auth.Principal:
-    principal = request.auth  # type: ignore[attr-defined]
-    assert isinstance(principal, auth.Principal)
-    return principal
-
-
 @router.get("/recalls", response=schemas.RecallPage, auth=support_auth)
 def list_recalls(request: HttpRequest, filters: Query[schemas.RecallFilters]) -> dict:
     qs = selectors.recall_list(
-        tenant=_principal(request).tenant, date_from=filters.date_from, date_to=filters.date_to,
+        tenant=auth.principal(request).tenant, date_from=filters.date_from, date_to=filters.date_to,
         text=filters.q, session=filters.session_id, source=filters.source,
     )
     return paginate(qs, filters)
@@ -31,4 +25,4 @@ def list_recalls(request: HttpRequest, filters: Query[schemas.RecallFilters]) ->
 
 @router.get("/recalls/{recall_id}", response=schemas.RecallOut, auth=support_auth)
 def get_recall(request: HttpRequest, recall_id: int) -> models.RecallAudit:
-    return selectors.recall_get(tenant=_principal(request).tenant, recall_id=recall_id)
+    return selectors.recall_get(tenant=auth.principal(request).tenant, recall_id=recall_id)

@@ -40,6 +40,8 @@ class RecallAudit(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="recall_tenant_created"),
             models.Index(fields=["tenant", "session_id"], name="recall_tenant_session"),
+            # The retention purge deletes across tenants by age.
+            models.Index(fields=["created_at"], name="recall_created"),
         ]
 
     def __str__(self) -> str:

@@ -7,21 +7,14 @@ class ServiceError(Exception):
     status_code = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        if code:
-            self.code = code
 
 
 class InvalidInput(ServiceError):
     status_code = 400
     code = "invalid_input"
-
-
-class Unauthorized(ServiceError):
-    status_code = 401
-    code = "unauthorized"
 
 
 class Forbidden(ServiceError):

@@ -13,15 +13,15 @@ endpoint and the browser's retrieval-test page. It
 5. runs the hybrid search: a vector leg (pgvector cosine) and a lexical leg (Postgres
    full-text search, BM25), fused with weighted reciprocal rank fusion, always
    ``WHERE tenant_id = %s`` (and scope/owner) inside the SQL. Outside a transaction the
-   legs run at once on two connections (see "both legs at once" below); inside one, as ONE
-   statement;
+   legs run at once on two connections (see "running the legs" below), otherwise one after
+   the other; then one statement reads the winners' texts;
 6. writes one ``RecallAudit`` row: one INSERT, in SQL (no ORM compilation on the hot path).
    The API reserves the row's id (from a block of ids) and writes the row once the response
    has been handed to the caller, so the INSERT is off the caller's path.
 
 Round trips are what a call costs on a small machine (~0.2 ms each here), so a warm call is:
 the API key (one statement) + [chunk count, cached 60 s] + [policy, cached per version] +
-the search (the two legs at once, then the winners' texts; or one statement) — the audit row
+the search (the two legs, at once where possible, then the winners' texts) — the audit row
 id comes from an in-process block and its INSERT runs after the response. Only the HNSW path
 adds a transaction for its ``SET LOCAL`` settings.
 
@@ -69,16 +69,17 @@ Search design (figures in ``benchmarks/results/``):
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
@@ -244,18 +245,14 @@ class LRUCache:
         self.maxsize = maxsize
         self._data: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: Any) -> Any:
         with self._lock:
             try:
                 value = self._data[key]
             except KeyError:
-                self.misses += 1
                 return None
             self._data.move_to_end(key)
-            self.hits += 1
             return value
 
     def put(self, key: Any, value: Any) -> None:
@@ -270,7 +267,6 @@ class LRUCache:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
-            self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -301,7 +297,19 @@ def clear_caches() -> None:
     _tenant_counts.clear()
 
 
-def embed_query(provider: embeddings.EmbeddingProvider, text: str) -> tuple[list[float], bool]:
+class QueryVector(NamedTuple):
+    """A query embedding with its pgvector text form, built once: the cache keeps both, so a
+    repeated question does not format 384 floats again (~0.13 ms)."""
+
+    values: list[float]
+    literal: str
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> QueryVector:
+        return cls(list(values), embeddings.vector_literal(values))
+
+
+def embed_query(provider: embeddings.EmbeddingProvider, text: str) -> tuple[QueryVector, bool]:
     """(vector, cache hit). Keyed by provider, model and normalised text: a model change
     can never serve a vector of the old model."""
     cache = query_vector_cache()
@@ -309,7 +317,7 @@ def embed_query(provider: embeddings.EmbeddingProvider, text: str) -> tuple[list
     vector = cache.get(key)
     if vector is not None:
         return vector, True
-    vector = provider.embed_query(text)
+    vector = QueryVector.of(provider.embed_query(text))
     cache.put(key, vector)
     return vector, False
 
@@ -508,51 +516,21 @@ lex AS MATERIALIZED (
 )"""  # noqa: S608 - only numbers and fixed SQL fragments are interpolated
 
 
-def build_search_sql(*, dim: int | None, exact: bool, lexical: bool, config: SearchConfig) -> str:
-    """One statement: the legs that run, weighted RRF, then the top rows with their text."""
-    ctes = []
-    if dim is not None:
-        ctes.append(_vector_cte(dim, exact))
-    if lexical:
-        ctes.append(_lexical_cte(config))
-    if dim is not None and lexical:
-        fused = """
-fused AS (
-  SELECT COALESCE(v.id, l.id) AS id, v.rnk AS vrank, l.rnk AS lrank, v.dist, l.score AS lscore,
-         COALESCE(%(wv)s / (%(k)s + v.rnk), 0) + COALESCE(%(wl)s / (%(k)s + l.rnk), 0) AS rrf
-  FROM vec v FULL OUTER JOIN lex l ON l.id = v.id
-  ORDER BY rrf DESC, COALESCE(v.rnk, 1000000), COALESCE(l.rnk, 1000000)
-  LIMIT %(top_k)s
-)"""
-    elif dim is not None:
-        fused = """
-fused AS (
-  SELECT id, rnk AS vrank, NULL::bigint AS lrank, dist, NULL::float4 AS lscore,
-         %(wv)s / (%(k)s + rnk) AS rrf
-  FROM vec ORDER BY rnk LIMIT %(top_k)s
-)"""
-    else:
-        fused = """
-fused AS (
-  SELECT id, NULL::bigint AS vrank, rnk AS lrank, NULL::float8 AS dist, score AS lscore,
-         %(wl)s / (%(k)s + rnk) AS rrf
-  FROM lex ORDER BY rnk LIMIT %(top_k)s
-)"""
-    ctes.append(fused)
-    vcount = "(SELECT count(*) FROM vec)" if dim is not None else "0"
-    return (
-        "WITH "
-        + ",".join(ctes)
-        + f"""
-SELECT f.id, c.document_id, d.name, c.chunk_index, c.text, c.heading, c.page,
-       f.rrf, f.vrank, f.lrank, f.dist, f.lscore, {vcount} AS vcount
-FROM fused f
-JOIN knowledge_chunk c ON c.id = f.id
-JOIN knowledge_document d ON d.id = c.document_id
-WHERE c.tenant_id = %(tenant)s AND d.tenant_id = %(tenant)s
-ORDER BY f.rrf DESC, COALESCE(f.vrank, 1000000), COALESCE(f.lrank, 1000000)
-"""  # noqa: S608 - fixed SQL fragments only
-    )
+def vector_leg_sql(dim: int, *, exact: bool) -> str:
+    """The vector leg alone: (id, rank, distance) of the tenant's nearest chunks."""
+    return "WITH " + _vector_cte(dim, exact) + " SELECT id, rnk, dist FROM vec"  # noqa: S608
+
+
+def lexical_leg_sql(config: SearchConfig) -> str:
+    """The lexical leg alone: (id, rank, BM25 score) of the tenant's best chunks."""
+    return "WITH " + _lexical_cte(config) + " SELECT id, rnk, score FROM lex"  # noqa: S608
+
+
+_TEXT_SQL = """
+SELECT c.id, c.document_id, d.name, c.chunk_index, c.text, c.heading, c.page
+FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id
+WHERE c.id = ANY(%(ids)s) AND c.tenant_id = %(tenant)s AND d.tenant_id = %(tenant)s
+"""
 
 
 def tenant_chunk_count(tenant_id: int) -> int:
@@ -600,33 +578,28 @@ def _table_estimate() -> int:
     return int(value)
 
 
-def _vector_literal(vector: list[float]) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
-
-
-# --- both legs at once ---------------------------------------------------------------------
+# --- running the legs --------------------------------------------------------------------
 #
-# The two legs are independent and each costs a few ms of PostgreSQL CPU, so on a machine
-# with a spare core they run at once: the vector leg on a second connection (owned by a
-# small thread pool), the lexical leg on the request's own; the fusion (the same weighted
-# RRF as ``build_search_sql``) is done here and the winners' texts are read in one more
-# statement. Only outside a transaction: the second connection cannot see rows that the
-# request's open transaction has not committed (tests run in one, so they take the
-# one-statement path unless they ask otherwise). KB_SEARCH_PARALLEL=0 turns it off.
+# The two legs are independent and each costs a few ms of PostgreSQL CPU, so with a spare
+# core they run at once: the vector leg on a second connection (owned by a small pool of
+# threads), the lexical leg on the request's own. Then the weighted RRF is computed here
+# and the winners' texts are read in one more statement. Only outside a transaction: the
+# second connection cannot see rows that the request's open transaction has not committed
+# (tests run in one, so they run the legs one after the other on one connection unless
+# they ask otherwise). With every pool thread busy, or KB_SEARCH_PARALLEL=0, the legs also
+# run one after the other: a request never queues behind another request's leg.
 
+SEARCH_THREADS = 4  # as many as one gunicorn worker's request threads (kb_serve --threads)
 _pool: list[Any] = [None, 0]  # [executor, pid that made it]
 _pool_lock = threading.Lock()
+_pool_slots = threading.BoundedSemaphore(SEARCH_THREADS)
 _side_connections: list[Any] = []  # the pool threads' connection wrappers
-
-
-def _parallel_allowed() -> bool:
-    return bool(getattr(settings, "KB_SEARCH_PARALLEL", False)) and not connection.in_atomic_block
 
 
 def _executor() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool[0] is None or _pool[1] != os.getpid():  # never reuse a parent's threads after fork
-            _pool[0] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-search")
+            _pool[0] = ThreadPoolExecutor(max_workers=SEARCH_THREADS, thread_name_prefix="kb-search")
             _pool[1] = os.getpid()
         return _pool[0]
 
@@ -645,53 +618,66 @@ def close_search_connections() -> None:
             wrapper.dec_thread_sharing()
 
 
-def _leg_rows(sql: str, params: dict[str, Any], hnsw: str = "") -> list[Any]:
-    """Run one leg on this thread's own connection (a pool thread's)."""
+def _on_side_connection(leg: Callable[[], Any]) -> Any:
+    """Run ``leg`` in a pool thread, on that thread's own connection. A failed connection is
+    closed (the next leg reconnects); no health check per leg, which would cost a round trip."""
     wrapper = connections[DEFAULT_DB_ALIAS]
     with _pool_lock:
         if wrapper not in _side_connections:
             _side_connections.append(wrapper)
-    connection.close_if_unusable_or_obsolete()
     try:
-        if hnsw:
-            with transaction.atomic(), connection.cursor() as cur:
-                cur.execute(hnsw)
-                cur.execute(sql, params)
-                return cur.fetchall()
-        with connection.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
+        return leg()
     except DatabaseError:
-        connection.close()  # a pool thread must not keep a broken connection
+        connection.close()
         raise
 
 
-_TEXT_SQL = """
-SELECT c.id, c.document_id, d.name, c.chunk_index, c.text, c.heading, c.page
-FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id
-WHERE c.id = ANY(%(ids)s) AND c.tenant_id = %(tenant)s AND d.tenant_id = %(tenant)s
-"""
+def _start_on_side(leg: Callable[[], Any]) -> Future[Any] | None:
+    """``leg`` running in the pool, or None when running it there is not allowed or no
+    thread is free (the caller then runs it itself)."""
+    if not settings.KB_SEARCH_PARALLEL or connection.in_atomic_block:
+        return None
+    if not _pool_slots.acquire(blocking=False):
+        return None
+    try:
+        future = _executor().submit(_on_side_connection, leg)
+    except BaseException:
+        _pool_slots.release()
+        raise
+    future.add_done_callback(lambda _: _pool_slots.release())
+    return future
 
 
-def _search_parallel(
+def _fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def _vector_leg(
     *, dim: int, mode: str, params: dict[str, Any], config: SearchConfig, count: int
 ) -> tuple[list[Any], str]:
-    """(rows shaped like ``build_search_sql``'s, vector mode used)."""
+    """(rows, mode used) on the calling thread's connection. An index scan that comes back
+    with fewer rows than the tenant could give (its chunks are rare in the graph) is rerun
+    exactly, which always returns top_k when the tenant has them."""
     n = int(params["n"])
-    vec_sql = "WITH " + _vector_cte(dim, exact=mode != "hnsw") + " SELECT id, rnk, dist FROM vec"  # noqa: S608
-    lex_sql = "WITH " + _lexical_cte(config) + " SELECT id, rnk, score FROM lex"  # noqa: S608
-    hnsw = _hnsw_settings(n, count) if mode == "hnsw" else ""
-    future = _executor().submit(_leg_rows, vec_sql, params, hnsw)
-    with connection.cursor() as cur:
-        cur.execute(lex_sql, params)
-        lex_rows = cur.fetchall()
-    vec_rows = future.result()
-    if mode == "hnsw" and not config.force_mode and len(vec_rows) < n:
-        mode = "exact"  # the index scan came back short: the exact leg always fills top_k
-        exact_sql = "WITH " + _vector_cte(dim, exact=True) + " SELECT id, rnk, dist FROM vec"  # noqa: S608
-        with connection.cursor() as cur:
-            cur.execute(exact_sql, params)
-            vec_rows = cur.fetchall()
+    if mode == "hnsw":
+        # SET LOCAL needs a transaction; the exact leg is one autocommit statement.
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(_hnsw_settings(n, count))
+            cur.execute(vector_leg_sql(dim, exact=False), params)
+            rows = cur.fetchall()
+        if config.force_mode or len(rows) >= min(n, count):
+            return rows, "hnsw"
+    return _fetch(vector_leg_sql(dim, exact=True), params), "exact"
+
+
+def _fuse(
+    vec_rows: list[Any], lex_rows: list[Any], *, top_k: int, config: SearchConfig
+) -> list[tuple[int, float, int | None, int | None, float | None, float | None]]:
+    """Weighted RRF ``Σ w_leg / (k + rank_leg)``: the best ``top_k`` as (id, rrf, vector
+    rank, lexical rank, distance, BM25), best first; ties go to the better vector rank,
+    then the better lexical rank."""
     k, wv, wl = float(config.rrf_k), float(config.vector_weight), float(config.lexical_weight)
     fused: dict[int, list[Any]] = {}  # id -> [rrf, vrank, lrank, dist, lscore]
     for chunk_id, rank, dist in vec_rows:
@@ -700,28 +686,44 @@ def _search_parallel(
         entry = fused.setdefault(chunk_id, [0.0, None, None, None, None])
         entry[0] += wl / (k + rank)
         entry[2], entry[4] = rank, score
-    top = sorted(
-        fused.items(),
-        key=lambda item: (-item[1][0], item[1][1] or 1_000_000, item[1][2] or 1_000_000),
-    )[: int(params["top_k"])]
-    if not top:
-        return [], mode
-    with connection.cursor() as cur:
-        cur.execute(_TEXT_SQL, {"ids": [chunk_id for chunk_id, _ in top], "tenant": params["tenant"]})
-        texts = {row[0]: row for row in cur.fetchall()}
-    rows = [
-        (*texts[chunk_id], rrf, vrank, lrank, dist, lscore, len(vec_rows))
-        for chunk_id, (rrf, vrank, lrank, dist, lscore) in top
-        if chunk_id in texts  # gone since the legs ran (deleted in between)
-    ]
-    return rows, mode
+    ranked = sorted(
+        fused.items(), key=lambda item: (-item[1][0], item[1][1] or 1_000_000, item[1][2] or 1_000_000)
+    )
+    return [(chunk_id, *values) for chunk_id, values in ranked[:top_k]]  # type: ignore[misc]
+
+
+def _hits(
+    fused: list[tuple[int, float, int | None, int | None, float | None, float | None]],
+    *, tenant_id: int, legs: list[str], config: SearchConfig,
+) -> list[Hit]:
+    """The fused chunks with their texts (one statement). ``score`` is the RRF sum divided by
+    its maximum (rank 1 in every leg that ran), so it lies in 0..1."""
+    if not fused:
+        return []
+    texts = {row[0]: row for row in _fetch(_TEXT_SQL, {"ids": [row[0] for row in fused], "tenant": tenant_id})}
+    best = (config.vector_weight if "vector" in legs else 0.0) + (config.lexical_weight if "lexical" in legs else 0.0)
+    best /= config.rrf_k + 1
+    hits = []
+    for chunk_id, rrf, vrank, lrank, dist, lscore in fused:
+        if chunk_id not in texts:  # deleted since the legs ran
+            continue
+        _, doc_id, name, index, text, heading, page = texts[chunk_id]
+        hits.append(Hit(
+            chunk_id=chunk_id, document_id=doc_id, document_name=name, chunk_index=index, text=text,
+            score=round(rrf / best, 4) if best else 0.0, heading=heading or "", page=page,
+            vector_rank=int(vrank) if vrank is not None else None,
+            lexical_rank=int(lrank) if lrank is not None else None,
+            vector_similarity=round(1.0 - float(dist), 4) if dist is not None else None,
+            lexical_score=round(float(lscore), 4) if lscore is not None else None,
+        ))
+    return hits
 
 
 def search(
     *,
     tenant_id: int,
     query: str,
-    vector: list[float] | None,
+    vector: list[float] | QueryVector | None,
     model: str = "",
     top_k: int = 5,
     user_id: int | None = None,
@@ -729,7 +731,8 @@ def search(
 ) -> SearchOutcome:
     """Hybrid search over one tenant's knowledge chunks. ``query`` is the (normalised) text
     for the lexical leg; ``vector`` the query embedding of ``model`` ("provider:model"), or
-    None for lexical only. One statement (two when an index scan falls back to exact)."""
+    None for lexical only. The legs run at once when they can (see above), then one
+    statement reads the winners' texts."""
     started = time.perf_counter()
     lex = lexical_text(query) if config.lexical else ""
     use_lexical = bool(lex)
@@ -737,66 +740,38 @@ def search(
     legs = (["vector"] if use_vector else []) + (["lexical"] if use_lexical else [])
     if not legs:
         return SearchOutcome(hits=[], legs=[], mode="", timings_ms={"search": 0.0})
-    n = max(config.candidates, top_k)
     count = tenant_chunk_count(tenant_id)
     params: dict[str, Any] = {
-        "tenant": tenant_id, "user": user_id, "lex": lex, "model": model, "n": n, "top_k": top_k,
-        "k": float(config.rrf_k), "wv": float(config.vector_weight), "wl": float(config.lexical_weight),
-        "ndocs": count,
+        "tenant": tenant_id, "user": user_id, "lex": lex, "model": model,
+        "n": max(config.candidates, top_k), "ndocs": count,
     }
-    dim = len(vector) if use_vector and vector is not None else None
     mode = ""
-    if dim is not None:
-        assert vector is not None
-        params["qvec"] = _vector_literal(vector)
+    vector_leg: Callable[[], tuple[list[Any], str]] | None = None
+    side: Future[Any] | None = None
+    if use_vector and vector is not None:
+        query_vector = vector if isinstance(vector, QueryVector) else QueryVector.of(vector)
+        params["qvec"] = query_vector.literal
         mode = config.force_mode or ("exact" if count <= config.exact_max_chunks else "hnsw")
-    rows: list[Any] | None = None
-    if dim is not None and use_lexical and _parallel_allowed():
+        vector_leg = functools.partial(
+            _vector_leg, dim=len(query_vector.values), mode=mode, params=params, config=config, count=count
+        )
+        side = _start_on_side(vector_leg) if use_lexical else None
+    lex_rows = _fetch(lexical_leg_sql(config), params) if use_lexical else []
+    vec_rows: list[Any] = []
+    if vector_leg is not None:
         try:
-            rows, mode = _search_parallel(dim=dim, mode=mode, params=params, config=config, count=count)
+            vec_rows, mode = side.result() if side is not None else vector_leg()
         except DatabaseError:
-            # The side connection failed (e.g. the server restarted): answer on this one.
-            logger.warning("parallel search failed; running it as one statement", exc_info=True)
-            rows = None
-    if rows is None and mode == "hnsw":
-        # SET LOCAL needs a transaction; the exact path is one autocommit statement.
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(_hnsw_settings(n, count))
-            cur.execute(build_search_sql(dim=dim, exact=False, lexical=use_lexical, config=config), params)
-            rows = cur.fetchall()
-        if not config.force_mode and (not rows or rows[0][12] < n):
-            # An index scan can come back short (the tenant's rows are rare in the graph):
-            # rerun exactly, which always returns top_k when the tenant has them.
-            mode = "exact"
-            rows = None
-    if rows is None:
-        with connection.cursor() as cur:
-            cur.execute(build_search_sql(dim=dim, exact=True, lexical=use_lexical, config=config), params)
-            rows = cur.fetchall()
-    hits = _hits(rows, legs=legs, config=config)
+            if side is None:
+                raise
+            # The side connection failed (e.g. the server restarted): run it on this one.
+            logger.warning("vector leg failed on the side connection; running it here", exc_info=True)
+            vec_rows, mode = vector_leg()
+    fused = _fuse(vec_rows, lex_rows, top_k=top_k, config=config)
     return SearchOutcome(
-        hits=hits, legs=legs, mode=mode,
+        hits=_hits(fused, tenant_id=tenant_id, legs=legs, config=config), legs=legs, mode=mode,
         timings_ms={"search": round((time.perf_counter() - started) * 1000, 2)},
     )
-
-
-def _hits(rows: list[Any], *, legs: list[str], config: SearchConfig) -> list[Hit]:
-    best = 0.0
-    if "vector" in legs:
-        best += config.vector_weight / (config.rrf_k + 1)
-    if "lexical" in legs:
-        best += config.lexical_weight / (config.rrf_k + 1)
-    hits = []
-    for chunk_id, doc_id, name, index, text, heading, page, rrf, vrank, lrank, dist, lscore, _ in rows:
-        hits.append(Hit(
-            chunk_id=chunk_id, document_id=doc_id, document_name=name, chunk_index=index, text=text,
-            score=round(float(rrf) / best, 4) if best else 0.0, heading=heading or "", page=page,
-            vector_rank=int(vrank) if vrank is not None else None,
-            lexical_rank=int(lrank) if lrank is not None else None,
-            vector_similarity=round(1.0 - float(dist), 4) if dist is not None else None,
-            lexical_score=round(float(lscore), 4) if lscore is not None else None,
-        ))
-    return hits
 
 
 # --- the entry point -------------------------------------------------------------------
@@ -829,17 +804,15 @@ def retrieve(
     from audit import services as audit_services
 
     def record(result: RetrievalResult) -> None:
+        write = functools.partial(
+            audit_services.recall_record, result=result, source=source, session_id=session_id,
+            caller=caller, api_key=api_key, user_id=user_id, is_test=is_test,
+        )
         if defer_audit:
             result.audit_id = audit_services.recall_reserve_id()
-            result.pending_audit = lambda: audit_services.recall_record(
-                result=result, source=source, session_id=session_id, caller=caller,
-                api_key=api_key, user_id=user_id, is_test=is_test, recall_id=result.audit_id,
-            )
+            result.pending_audit = functools.partial(write, recall_id=result.audit_id)
         else:
-            result.audit_id = audit_services.recall_record(
-                result=result, source=source, session_id=session_id, caller=caller,
-                api_key=api_key, user_id=user_id, is_test=is_test,
-            )
+            result.audit_id = write()
 
     started = time.perf_counter()
     top_k = max(1, min(int(top_k), MAX_TOP_K))
@@ -865,12 +838,11 @@ def retrieve(
     result.normalized_query = normalized
 
     timings: dict[str, float] = {}
-    vector: list[float] | None = None
+    vector: QueryVector | None = None
     model_key = ""
-    use_embeddings = ingestion.embeddings_enabled(tenant) and config.vector
     flags["embeddings_enabled"] = ingestion.embeddings_enabled(tenant)
     t = time.perf_counter()
-    if use_embeddings and normalized:
+    if flags["embeddings_enabled"] and config.vector and normalized:
         try:
             provider = embeddings.get_provider()
             vector, hit = embed_query(provider, normalized)

@@ -129,7 +129,7 @@ class AuditAfterResponse(HttpResponse):
 
 def _json_response(
     request: HttpRequest, body: dict[str, Any], timings: dict[str, float], *,
-    result: retrieval.RetrievalResult, status: int = 200,
+    result: retrieval.RetrievalResult,
 ) -> HttpResponse:
     t = time.perf_counter()
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -139,7 +139,7 @@ def _json_response(
     if started is not None:
         timings["server"] = round((time.perf_counter() - started) * 1000, 3)
     response = AuditAfterResponse(
-        payload, status=status, content_type="application/json", result=result,
+        payload, content_type="application/json", result=result,
         timings={k: timings[k] for k in ("auth", "serialize", "server") if k in timings},
     )
     response["Server-Timing"] = ", ".join(f"{name};dur={value}" for name, value in timings.items())
@@ -147,7 +147,7 @@ def _json_response(
 
 
 def _stage_timings(result: retrieval.RetrievalResult, auth_ms: float) -> dict[str, float]:
-    return {"auth": auth_ms, **{k: v for k, v in result.timings_ms.items()}}
+    return {"auth": auth_ms, **result.timings_ms}
 
 
 # --- POST /retrieve -----------------------------------------------------------------------
@@ -155,8 +155,7 @@ def _stage_timings(result: retrieval.RetrievalResult, auth_ms: float) -> dict[st
 
 @router.post("/retrieve", response=RetrieveOut, auth=retrieve_auth, summary="Context bundle for one caller turn")
 def retrieve(request: HttpRequest, body: RetrieveIn) -> HttpResponse:
-    principal = request.auth  # type: ignore[attr-defined]
-    assert isinstance(principal, auth.Principal)
+    principal = auth.principal(request)
     started = getattr(request, "_kb_started", time.perf_counter())
     auth_ms = round((time.perf_counter() - started) * 1000, 3)
     result = retrieval.retrieve(
@@ -177,10 +176,8 @@ def _dify_error(code: int, message: str, status: int) -> HttpResponse:
 
 
 def _dify_key(request: HttpRequest) -> models.ApiKey | HttpResponse:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    token = auth.bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
+    if token is None:
         return _dify_error(1001, "Invalid Authorization header format. Expected 'Bearer <api-key>' format.", 403)
     key = apikeys.authenticate(token)
     if key is None or models.Scope.RETRIEVE not in key.scopes:
@@ -253,9 +250,9 @@ def dify_retrieval(request: HttpRequest) -> HttpResponse:
         kept.append(hit)
         if len(records) >= setting.top_k:
             break
+    # The audit row (written after the response) records what Dify was given.
+    result.knowledge = kept
+    result.top_k = setting.top_k
     if condition is not None:
-        # The audit row (written after the response) records what Dify was given.
-        result.knowledge = kept
-        result.top_k = setting.top_k
         result.flags["dify_metadata_condition"] = condition.model_dump()
     return _json_response(request, {"records": records}, _stage_timings(result, auth_ms), result=result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -215,12 +216,23 @@ def test_small_tenant_among_large_ones_still_gets_top_k_from_the_hnsw_index(
     assert len(result.knowledge) == 5
     assert {h.chunk_id for h in result.knowledge} <= ids_of(tenant)
     assert any("hnsw.iterative_scan" in q["sql"] for q in ctx.captured_queries)
+    # The index scan itself found every chunk of the tenant: no exact rerun was needed.
+    assert result.flags["vector_search"] == "hnsw"
+
+    # An index scan that returns fewer rows than the tenant could give is rerun exactly
+    # (here the tenant's chunk count says 1,000 while the graph yields its 6 chunks).
+    retrieval._tenant_counts.put(tenant.pk, (1000, time.monotonic() + 60))
+    with CaptureQueriesContext(connection) as ctx:
+        rerun = retrieval.retrieve(tenant=tenant, query="opening hours and parking", top_k=5, config=config)
+    assert rerun.flags["vector_search"] == "exact"
+    assert any("hnsw.iterative_scan" in q["sql"] for q in ctx.captured_queries)
+    assert [h.chunk_id for h in rerun.knowledge] == [h.chunk_id for h in result.knowledge]
 
 
 def test_hnsw_path_sql_can_use_the_partial_index(retrieval_on: Any, brightsmile: models.Tenant) -> None:
-    sql = retrieval.build_search_sql(dim=384, exact=False, lexical=False, config=retrieval.DEFAULT_CONFIG)
-    params = {"tenant": brightsmile.pk, "user": None, "model": "hash:hash-384", "n": 10, "top_k": 5,
-              "k": 60.0, "wv": 1.0, "wl": 1.0, "lex": "", "qvec": "[" + ",".join(["0.05"] * 384) + "]"}
+    sql = retrieval.vector_leg_sql(384, exact=False)
+    params = {"tenant": brightsmile.pk, "user": None, "model": "hash:hash-384", "n": 10,
+              "qvec": "[" + ",".join(["0.05"] * 384) + "]"}
     with connection.cursor() as cur:
         cur.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
         cur.execute("EXPLAIN " + sql, params)
@@ -303,10 +315,36 @@ def test_parallel_hnsw_leg_that_comes_back_short_is_rerun_exactly(
         ingest_text(f"# Note {i}\n\nSmall tenant note {i} about opening hours and parking.", f"note{i}.md")
     retrieval_on.KB_SEARCH_PARALLEL = True
     config = retrieval.with_config(exact_max_chunks=0)  # the HNSW path, whatever the size
-    result = retrieval.retrieve(tenant=tenant, query="opening hours and parking", top_k=5, config=config)
+    # The tenant's chunk count says 1,000: the index scan's 6 rows are short of that.
+    retrieval._tenant_counts.put(tenant.pk, (1000, time.monotonic() + 60))
+    with CaptureQueriesContext(connection) as ctx:
+        result = retrieval.retrieve(tenant=tenant, query="opening hours and parking", top_k=5, config=config)
     assert len(result.knowledge) == 5
     assert {h.chunk_id for h in result.knowledge} <= ids_of(tenant)
-    assert result.flags["vector_search"] in ("hnsw", "exact")
+    assert result.flags["vector_search"] == "exact"
+    # The index scan ran on the side connection; the exact rerun too.
+    assert not any("hnsw.iterative_scan" in q["sql"] or "vec AS" in q["sql"] for q in ctx.captured_queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_every_pool_thread_busy_the_legs_run_on_the_requests_connection(
+    retrieval_on: Any, tenant: models.Tenant, ingest_text: Callable[..., models.Document],
+) -> None:
+    ingest_text(HOURS, "hours.md")
+    retrieval_on.KB_SEARCH_PARALLEL = True
+    parallel = retrieval.retrieve(tenant=tenant, query="open saturdays", top_k=3)
+    taken = 0
+    for _ in range(retrieval.SEARCH_THREADS):  # a finished leg frees its slot right after
+        taken += retrieval._pool_slots.acquire(timeout=5)
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            queued = retrieval.retrieve(tenant=tenant, query="open saturdays", top_k=3)
+    finally:
+        for _ in range(taken):
+            retrieval._pool_slots.release()
+    assert taken == retrieval.SEARCH_THREADS
+    assert any("vec AS MATERIALIZED" in q["sql"] for q in ctx.captured_queries)
+    assert _answers(queued) == _answers(parallel)
 
 
 def test_personal_documents_are_only_searched_for_their_owner(
