@@ -99,8 +99,10 @@ def test_support_member_of_another_tenant_cannot_read_this_tenants_recalls(
     assert client.get(LIST, headers={"X-KB-Tenant": "brightsmile"}).status_code == 403
 
 
-def test_retrieve_only_key_and_anonymous_are_refused(recalls: list[int], retrieve_key: str, anon_api: ApiClient) -> None:
-    assert ApiClient(retrieve_key).get(LIST).status_code == 403
+def test_retrieve_only_key_and_anonymous_are_refused(
+    recalls: list[int], retrieve_api: ApiClient, anon_api: ApiClient
+) -> None:
+    assert retrieve_api.get(LIST).status_code == 403
     assert anon_api.get(LIST).status_code == 401
     assert anon_api.get(f"{LIST}/{recalls[0]}").status_code == 401
 

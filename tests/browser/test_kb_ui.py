@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from audit.models import RecallAudit
 from knowledge import models, retrieval, services
-from tests.conftest import Worker
+from tests.conftest import EMPTY_PDF, Worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -30,10 +30,6 @@ HOURS = (
 )
 PARKING = "# Parking\n\nFree parking is behind the building; the entrance is on Elm Street.\n"
 POLICY = "# Phone rules\n\nNever give a medical diagnosis over the phone.\nNever take card numbers by phone.\n"
-EMPTY_PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-)
 # Dropping a file onto the drop zone, as a user dragging it from their desktop would.
 DROP_JS = """
 const [zone, name, text] = arguments;
@@ -74,9 +70,8 @@ def _status_of(browser: Any, doc_id: int) -> str:
 
 def test_an_admin_manages_the_knowledge_base_in_a_real_browser(
     browser: Any, live_server: Any, screenshot: Callable[[str], Path], start_worker: Callable[[], Any],
-    admin_member: Any, tenant: models.Tenant, other_tenant: models.Tenant, settings: Any, tmp_path: Path,
+    admin_member: Any, tenant: models.Tenant, other_tenant: models.Tenant, retrieval_on: Any, tmp_path: Path,
 ) -> None:
-    settings.KB_RETRIEVAL_ENABLED = True
     services.membership_set(tenant=other_tenant, user=admin_member, role=models.Role.SUPPORT)
     services.tenant_select(user=admin_member, tenant=tenant)
     services.apikey_create(tenant=tenant, scopes=["retrieve"], name="voice router")
@@ -229,7 +224,7 @@ def test_an_admin_manages_the_knowledge_base_in_a_real_browser(
 
 
 def test_hostile_names_and_text_render_harmlessly_in_the_browser(
-    browser: Any, live_server: Any, admin_member: Any, tenant: models.Tenant, settings: Any, client: Any,
+    browser: Any, live_server: Any, admin_member: Any, tenant: models.Tenant, client: Any,
 ) -> None:
     import io
 

@@ -23,8 +23,6 @@ import hashlib
 import json
 import struct
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -111,10 +109,6 @@ class FakeOpenAI:
     @property
     def request_count(self) -> int:
         return len(self.requests)
-
-    @property
-    def successful_requests(self) -> list[RecordedRequest]:
-        return [request for request in self.requests if request.status == 200]
 
     @staticmethod
     def tokens_for(text: str) -> int:
@@ -306,13 +300,3 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
         pass
 
-
-@contextmanager
-def running_fake_openai(**kwargs: Any) -> Iterator[FakeOpenAI]:
-    """``with running_fake_openai() as fake:`` — a started server, stopped afterwards."""
-    fake = FakeOpenAI(**kwargs)
-    fake.start()
-    try:
-        yield fake
-    finally:
-        fake.stop()

@@ -16,10 +16,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_shared_corpus_ends_ready_or_failed_with_reasons(
-    eval_dir: Path, tenant: models.Tenant, manage_key: str, worker: Any, settings: Any
+    eval_dir: Path, tenant: models.Tenant, api: ApiClient, worker: Any, settings: Any
 ) -> None:
     settings.KB_MAX_UPLOAD_MB = 100
-    api = ApiClient(manage_key)
     files = sorted(p for p in (eval_dir / "docs").rglob("*") if p.suffix in (".pdf", ".docx"))
     assert len(files) >= 60
     refused = {}
@@ -56,5 +55,12 @@ def test_the_shared_corpus_ends_ready_or_failed_with_reasons(
             writer.writerow([name, docs[name].status, docs[name].chunk_count, docs[name].ingest_error])
         for name, reason in refused.items():
             writer.writerow([name, "refused", 0, reason])
-    assert manifest.exists()
+    # Every file the manifest lists went through upload and ended ready, failed or refused,
+    # and the report written above has one row per file.
+    with manifest.open(newline="") as fh:
+        listed = {Path(row["file"]).name for row in csv.DictReader(fh, delimiter="\t")}
+    assert listed == {p.name for p in files}
+    assert len(docs) + len(refused) == len(files)
+    with report.open(newline="") as fh:
+        assert len(list(csv.reader(fh, delimiter="\t"))) == len(files)
     print(f"\neval corpus: {len(ready)} ready, {len(failed)} failed, {len(refused)} refused at upload")

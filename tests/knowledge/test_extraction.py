@@ -714,8 +714,28 @@ def test_corpus_docx_tables_come_out_row_by_row(corpus: Any) -> None:
     assert outcome == "ready"
     rows = [line for line in result.text.split("\n") if " | " in line]
     assert len(rows) >= 10
-    # A row is one line: no cell text is split over lines.
-    assert all(line.count(" | ") >= 1 for line in rows)
+    # The fixture holds seven tables, each after a one-line caption "A ... table ...", whose
+    # cells read "Header r.c", "Cell r.c" or "Merged Cell r.c r.c" (empty cells are skipped).
+    lines = [line for line in result.text.split("\n") if line]
+    captions = [line for line in lines if line.startswith("A ") and " table" in line]
+    assert len(captions) == 7
+    cell = re.compile(r"Header \d\.\d|Cell \d\.\d|Merged Cell \d\.\d \d\.\d")
+    # A row is one line: no cell text is split over lines, so every line that is not a
+    # caption is made of whole cells only, and a merged cell appears once in its row.
+    table_lines = [line for line in lines if line not in captions]
+    for line in table_lines:
+        cells = line.split(" | ")
+        assert all(cell.fullmatch(c) for c in cells), line
+        assert len(set(cells)) == len(cells), line
+    # Each table's header row keeps all its columns, in the fixture's order.
+    headers = [line for line in table_lines if line.startswith("Header 0.0")]
+    assert [h.count(" | ") + 1 for h in headers] == [3, 3, 4, 3, 3, 2, 3]
+    # Rows of the uniform table have three columns each.
+    assert table_lines[:3] == [
+        "Header 0.0 | Header 0.1 | Header 0.2",
+        "Cell 1.0 | Cell 1.1 | Cell 1.2",
+        "Cell 2.0 | Cell 2.1 | Cell 2.2",
+    ]
 
 
 def test_corpus_large_documents_keep_every_page(corpus: Any) -> None:

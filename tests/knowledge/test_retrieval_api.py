@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from audit.models import RecallAudit
-from knowledge import models, services
+from knowledge import ingestion, models, services
 from tests.conftest import ApiClient
 
 URL = "/api/v1/retrieve"
@@ -104,13 +104,39 @@ def test_it_validates_the_request(retrieval_on: Any, kb: models.Tenant, retrieve
     assert retrieve_api.post(URL, body).status_code == 422
 
 
+def _personal_document(tenant: models.Tenant, owner: Any, text: str) -> models.Document:
+    """A personal document of ``owner`` (as a connector would store it), queued for ingest."""
+    doc = models.Document.objects.create(
+        tenant=tenant, name=f"{owner.username} mail", kind="knowledge", source_kind="gmail",
+        source_id=f"m-{owner.username}", scope="personal", owner=owner, inline_text=text,
+        content_type="text/plain", file_type="txt", content_sha256="0" * 64,
+    )
+    ingestion.request_ingestion(document=doc)
+    return doc
+
+
 def test_a_logged_in_member_can_try_retrieval_and_sees_their_personal_documents_only(
-    retrieval_on: Any, kb: models.Tenant, make_user: Callable[..., Any], login: Callable[..., Any]
+    retrieval_on: Any, kb: models.Tenant, make_user: Callable[..., Any], login: Callable[..., Any],
+    run_jobs: Callable[[], list[str]],
 ) -> None:
     member = make_user("mia", tenant=kb, role="member")
-    response = ApiClient(client=login(member)).post(URL, {"query": "parking"})
+    colleague = make_user("max", tenant=kb, role="member")
+    mine = _personal_document(kb, member, "Mia's note: the boat trip and parking are on Saturday.")
+    theirs = _personal_document(kb, colleague, "Max's note: the boat trip and parking are on Sunday.")
+    run_jobs()
+    assert models.Chunk.objects.filter(document__in=[mine, theirs]).count() == 2
+
+    response = ApiClient(client=login(member)).post(URL, {"query": "boat trip parking", "top_k": 50})
     assert response.status_code == 200
     assert RecallAudit.objects.get(pk=response.json()["audit_id"]).user_id == member.pk
+    returned = {h["document_id"] for h in response.json()["knowledge"]}
+    assert mine.pk in returned
+    assert theirs.pk not in returned
+    # The colleague, in turn, sees their own note and not the member's.
+    other = ApiClient(client=login(colleague)).post(URL, {"query": "boat trip parking", "top_k": 50})
+    assert other.status_code == 200
+    other_returned = {h["document_id"] for h in other.json()["knowledge"]}
+    assert theirs.pk in other_returned and mine.pk not in other_returned
 
 
 def test_a_user_of_another_tenant_cannot_retrieve_from_this_one(
