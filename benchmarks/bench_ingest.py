@@ -3,8 +3,10 @@ pypdf, and the worker's peak memory on the largest shared files.
 
     .venv/bin/python benchmarks/bench_ingest.py [--providers hash,local] [--docs 300]
 
-Runs against a dedicated database (``kb_bench``) on the embedded server, never the dev one.
-Prints tables and writes benchmarks/results/ingest.md.
+Runs against a dedicated database (``kb_bench``, recreated each run) on the embedded server,
+never the dev one. Prints tables and writes benchmarks/results/ingest.md; sections this run did
+not measure (``--skip``, fewer ``--providers``) are kept from the previous file, each marked
+"(from an earlier run)" under its heading.
 """
 
 from __future__ import annotations
@@ -21,39 +23,21 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = ROOT.parent / "shared" / "eval"
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+ROOT = common.ROOT
+EVAL = common.EVAL_DIR
 BENCH_DB = "kb_bench"
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kbsite.settings")
-os.environ["KB_DB_NAME"] = BENCH_DB
+RESULT = "ingest.md"
+# Marks a section copied from the previous results file because this run did not measure it.
+KEPT = "(from an earlier run)"
 
 WORDS = (
     "appointment cleaning whitening insurance parking hours saturday weekday emergency crown filling "
     "hygienist x-ray payment plan deposit cancellation fee reminder patient family children orthodontic "
     "braces implant consultation checkup fluoride sealant referral specialist"
 ).split()
-
-
-def _ensure_bench_db() -> None:
-    from kbsite import embedded_pg
-
-    params = embedded_pg.ensure_running(Path(os.environ.get("KB_DATA_DIR", ROOT / ".kbdata")))
-    import psycopg
-
-    with psycopg.connect(host=params["HOST"], user=params["USER"], dbname="postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-def _setup_django() -> None:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _doc_text(rng: random.Random, sections: int) -> str:
@@ -79,17 +63,24 @@ def bench_throughput(provider: str, n_docs: int, workers: int) -> dict:
     texts = [_doc_text(rng, rng.randint(3, 8)) for _ in range(n_docs)]
     env = {**os.environ, "KB_EMBEDDING_PROVIDER": provider, "KB_EMBEDDING_MODEL": "", "KB_WORKERS": str(workers),
            "KB_DB_NAME": BENCH_DB, "LOG_LEVEL": "WARNING"}
-    # Start the worker first and let it warm up (model load), so we time the pipeline.
+    # Start the worker first and let it warm up (model load), so we time the pipeline: one
+    # warm-up document per worker process, queued at once, so that each idle worker takes one.
     proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "qcluster"], env=env, cwd=ROOT,
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    warm_ids: list[int] = []
     try:
-        warm = services.document_upload(tenant=tenant, fileobj=io.BytesIO(b"warm up the model"), filename="warm.txt")
-        _wait(lambda: models.Document.objects.filter(pk=warm.document.pk, status__in=["ready", "failed"]).exists())
+        for w in range(workers):
+            warm = services.document_upload(tenant=tenant, fileobj=io.BytesIO(f"warm up worker {w}".encode()),
+                                            filename=f"warm{w}.txt")
+            warm_ids.append(warm.document.pk)
+        common.wait_until(lambda: models.Document.objects.filter(
+            pk__in=warm_ids, status__in=["ready", "failed"]).count() == len(warm_ids))
         started = time.perf_counter()
         for i, text in enumerate(texts):
             services.document_upload(tenant=tenant, fileobj=io.BytesIO(text.encode()), filename=f"doc{i}.md")
-        _wait(lambda: not models.Document.objects.filter(tenant=tenant).exclude(status__in=["ready", "failed"]).exists(),
-              timeout=3600)
+        common.wait_until(
+            lambda: not models.Document.objects.filter(tenant=tenant).exclude(status__in=["ready", "failed"]).exists(),
+            timeout=3600)
         elapsed = time.perf_counter() - started
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -98,26 +89,19 @@ def bench_throughput(provider: str, n_docs: int, workers: int) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    docs = models.Document.objects.filter(tenant=tenant).exclude(pk=warm.document.pk)
+    # The warm-up documents count nowhere: not in docs, chunks nor the stage totals.
+    docs = models.Document.objects.filter(tenant=tenant).exclude(pk__in=warm_ids)
     failed = docs.filter(status="failed").count()
-    chunks = models.Chunk.objects.filter(tenant=tenant).exclude(document_id=warm.document.pk).count()
+    chunks = models.Chunk.objects.filter(tenant=tenant).exclude(document_id__in=warm_ids).count()
     stage_totals: dict[str, float] = {}
-    for stats in models.IngestJob.objects.filter(tenant=tenant, status="ready").values_list("stats", flat=True):
+    jobs = models.IngestJob.objects.filter(tenant=tenant, status="ready").exclude(document_id__in=warm_ids)
+    for stats in jobs.values_list("stats", flat=True):
         for stage, ms in (stats or {}).get("timings_ms", {}).items():
             stage_totals[stage] = stage_totals.get(stage, 0.0) + ms
     connection.close()
     return {"provider": provider, "docs": docs.count(), "failed": failed, "chunks": chunks, "seconds": elapsed,
             "docs_per_s": docs.count() / elapsed, "chunks_per_s": chunks / elapsed,
             "stage_ms_per_chunk": {k: v / max(chunks, 1) for k, v in stage_totals.items()}}
-
-
-def _wait(predicate, timeout: float = 300) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError("benchmark condition not met")
 
 
 def bench_extraction() -> dict:
@@ -175,8 +159,8 @@ print(json.dumps({"status": doc.status, "chunks": doc.chunk_count, "error": doc.
 def bench_memory(provider: str, top: int = 5) -> list[dict]:
     files = sorted((p for p in (EVAL / "docs").rglob("*") if p.suffix in (".pdf", ".docx")),
                    key=lambda p: p.stat().st_size, reverse=True)[:top]
-    pages_heavy = [EVAL / "docs" / "pdf" / n for n in ("unst__DA-619p.pdf", "unst__pdf2image-memory-error-test-400p.pdf",
-                                                        "unst__handbook-872p.docx")]
+    pages_heavy = [EVAL / "docs" / n for n in ("pdf/unst__DA-619p.pdf", "pdf/unst__pdf2image-memory-error-test-400p.pdf",
+                                                "docx/unst__handbook-872p.docx")]
     files += [p for p in pages_heavy if p.exists() and p not in files]
     env = {**os.environ, "KB_EMBEDDING_PROVIDER": provider, "KB_EMBEDDING_MODEL": "", "KB_DB_NAME": BENCH_DB,
            "LOG_LEVEL": "ERROR"}
@@ -196,7 +180,8 @@ def bench_memory(provider: str, top: int = 5) -> list[dict]:
 
 def _keep_other_sections(old: str, lines: list[str]) -> list[str]:
     """The new report plus the previous file's sections that this run did not produce
-    (a run with --skip or fewer --providers refreshes only what it measured)."""
+    (a run with --skip or fewer --providers refreshes only what it measured), each marked
+    with a line ``(from an earlier run)`` under its heading."""
     sections: list[list[str]] = []
     for line in old.splitlines():
         if line.startswith("## "):
@@ -204,7 +189,15 @@ def _keep_other_sections(old: str, lines: list[str]) -> list[str]:
         if sections:
             sections[-1].append(line)
     new_heads = {line for line in lines if line.startswith("## ")}
-    return lines + [line for section in sections if section[0] not in new_heads for line in section]
+    kept: list[str] = []
+    for section in sections:
+        if section[0] in new_heads:
+            continue
+        body = section[1:]
+        while body and (not body[0].strip() or body[0] == KEPT):  # KEPT: kept by an earlier run
+            body = body[1:]
+        kept += [section[0], "", KEPT, "", *body]
+    return lines + kept
 
 
 def main() -> None:
@@ -215,8 +208,9 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma list of: throughput,extraction,memory")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    _ensure_bench_db()
-    _setup_django()
+    # A fresh dedicated database each run; the main process only uploads (the workers embed).
+    common.setup(database=BENCH_DB, fresh=True, provider=os.environ.get("KB_EMBEDDING_PROVIDER", "local"),
+                 model=os.environ.get("KB_EMBEDDING_MODEL", ""))
     lines = ["# Ingestion benchmark", "", f"Machine: {os.cpu_count()} cores. Worker: django-q2 qcluster, "
              f"{args.workers} worker processes, ORM broker on the embedded PostgreSQL.", ""]
     if "throughput" not in skip:
@@ -248,11 +242,10 @@ def main() -> None:
                              f"{r.get('chunks', '')} | {r.get('baseline_mb', 0):.0f} | {r.get('peak_mb', 0):.0f} |")
                 print(lines[-1], flush=True)
             lines.append("")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "ingest.md"
-    if path.exists():
-        lines = _keep_other_sections(path.read_text(), lines)
-    path.write_text("\n".join(lines) + "\n")
+    previous = common.RESULTS_DIR / RESULT
+    if previous.exists():
+        lines = _keep_other_sections(previous.read_text(), lines)
+    common.write_result(RESULT, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -13,14 +13,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
-SCIFACT_DIR = ROOT.parent / "shared" / "eval" / "scifact"
+EVAL_DIR = ROOT.parent / "shared" / "eval"
+SCIFACT_DIR = EVAL_DIR / "scifact"
 BENCH_DB = os.environ.get("KB_RETRIEVAL_BENCH_DB", "kb_bench_retrieval")
 
 if str(ROOT) not in sys.path:
@@ -137,6 +138,16 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def wait_until(predicate: Callable[[], Any], timeout: float = 300, interval: float = 0.2) -> None:
+    """Poll ``predicate`` until it is true; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError("benchmark condition not met")
+
+
 def write_result(name: str, text: str) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / name
@@ -232,3 +243,27 @@ def with_db_retry(fn: Any, *args: Any, attempts: int = 4, **kwargs: Any) -> Any:
             connection.close()
             time.sleep(2)
     return None
+
+
+def load_demo(tenant: Any) -> None:
+    """Upload the Bright Smile Dental demo documents (``knowledge/demo``; ``policy*`` files as
+    the policy) to ``tenant`` and run its queued ingest jobs in this process, through the real
+    pipeline (extraction, chunking, embeddings). Files already uploaded are duplicates and
+    are not ingested again."""
+    import io
+
+    from knowledge import ingestion, models, services
+
+    demo = ROOT / "knowledge" / "demo"
+    for path in sorted(demo.iterdir()):
+        if path.suffix not in (".md", ".html", ".txt"):
+            continue
+        kind = "policy" if path.name.startswith("policy") else "knowledge"
+        services.document_upload(tenant=tenant, fileobj=io.BytesIO(path.read_bytes()), filename=path.name,
+                                 kind=kind, auto_ingest=True)
+    for job_id in models.IngestJob.objects.filter(tenant=tenant, status="queued").values_list("pk", flat=True):
+        ingestion.run_job(job_id=job_id)
+    from django.db import connection
+
+    with connection.cursor() as cur:  # a job relaxes commit durability for its session: undo
+        cur.execute("RESET synchronous_commit")
