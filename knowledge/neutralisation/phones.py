@@ -1,0 +1,114 @@
+"""Phone numbers: a cheap candidate regex, then ``phonenumbers`` decides.
+
+A candidate is a run of digits with the separators people write (spaces, dots, dashes,
+slashes, brackets, ``(0)``), optionally led by ``+`` or ``00`` and followed by an
+extension (``x123``, ``ext. 12``). It is a phone number when it is a *valid* number
+(``phonenumbers.is_valid_number``: right length and a number range in use):
+
+* written internationally (``+44 …``, ``0049 …``): any country;
+* written nationally: for one of the configured regions. For regions whose national
+  prefix is ``0`` (DE, GB, FR, NL …) the candidate must start with it, so order numbers,
+  postcodes and the like are not read as numbers without their area code's ``0``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+
+import phonenumbers
+
+# At least 7 digits, separators between digit groups, no letters glued on either side.
+_CANDIDATE = re.compile(
+    r"(?<![\w+\-./])"
+    r"(?:\+|\b00)?"
+    r"(?:\(\+?\d{1,4}\)[ \u00a0]?)?"  # (0161) or (+44)
+    r"\d(?:[\d]|[ \u00a0.\-/](?=[\d(])|\((?:0|\d{1,4})\)[ \u00a0]?|[ \u00a0]?\(0\)[ \u00a0]?){5,24}\d"
+    r"(?:[ \u00a0]?(?:x|ext\.?|extension|Durchwahl|poste)[ \u00a0]?\d{1,6})?"
+    r"(?![\w]|[.\-/]\d)",
+    re.IGNORECASE,
+)
+_LEADING_PAREN = re.compile(r"^\((\+?\d{1,4})\)")
+_DIGITS = re.compile(r"\d")
+_MIN_DIGITS = 7
+
+
+class UnknownRegion(ValueError):
+    """A region code phonenumbers does not know."""
+
+
+@functools.lru_cache(maxsize=64)
+def check_regions(regions: tuple[str, ...]) -> tuple[str, ...]:
+    """Upper-cased region codes; raises UnknownRegion for one phonenumbers does not know."""
+    checked = tuple(dict.fromkeys(region.upper() for region in regions))
+    for region in checked:
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise UnknownRegion(f"unknown phone region {region!r}")
+    return checked
+
+
+@functools.lru_cache(maxsize=64)
+def _trunk_prefix(region: str) -> str:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    return (metadata.national_prefix or "") if metadata else ""
+
+
+def parse(candidate: str, regions: Sequence[str]) -> phonenumbers.PhoneNumber | None:
+    """The valid phone number ``candidate`` spells for one of ``regions`` or internationally."""
+    stripped = candidate.strip()
+    if stripped.startswith("("):
+        # "(+44) 20 …" and "(0161) 496 …": the bracket holds a prefix, not an aside.
+        stripped = _LEADING_PAREN.sub(r"\1", stripped)
+    if stripped.startswith("+") or stripped.startswith("00"):
+        international = "+" + stripped.lstrip("+")[2:] if stripped.startswith("00") else stripped
+        try:
+            number = phonenumbers.parse(international, None)
+        except phonenumbers.NumberParseException:
+            return None
+        return number if phonenumbers.is_valid_number(number) else None
+    for region in regions:
+        if _trunk_prefix(region) == "0" and not stripped.lstrip("(").startswith("0"):
+            continue
+        try:
+            number = phonenumbers.parse(stripped, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return number
+    return None
+
+
+def find(text: str, regions: Sequence[str]) -> list[tuple[int, int, str]]:
+    """All valid phone numbers in ``text`` as (start, end, E.164)."""
+    found: list[tuple[int, int, str]] = []
+    for match in _CANDIDATE.finditer(text):
+        candidate = match.group(0)
+        if len(_DIGITS.findall(candidate)) < _MIN_DIGITS:
+            continue
+        number = parse(candidate, regions)
+        if number is not None:
+            found.append((match.start(), match.end(),
+                          phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)))
+    return found
+
+
+def normalised(value: str, regions: Iterable[str]) -> str | None:
+    """E.164 form of ``value`` when it is a valid phone number (for the allow-list)."""
+    number = parse(value, tuple(regions))
+    if number is None:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# A language alone names no country; these are the likeliest for the locales we serve.
+_LANGUAGE_REGIONS = {"en": ("US", "GB"), "de": ("DE", "AT", "CH"), "fr": ("FR", "BE", "CH"),
+                     "es": ("ES",), "nl": ("NL", "BE"), "it": ("IT",)}
+
+
+def regions_for_locale(locale: str) -> tuple[str, ...]:
+    """Phone regions for a locale: "en-US" → ("US",), "de_DE" → ("DE",), "de" → ("DE", "AT", "CH")."""
+    parts = re.split(r"[-_]", locale.strip())
+    if len(parts) >= 2 and parts[-1].upper() in phonenumbers.SUPPORTED_REGIONS:
+        return (parts[-1].upper(),)
+    return _LANGUAGE_REGIONS.get(parts[0].lower(), ())

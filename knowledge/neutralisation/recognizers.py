@@ -1,0 +1,90 @@
+"""The Presidio recognizers the engine runs: Presidio's own for e-mail and IBAN, ours for
+the rest (cards, phones, national ids, person names), all without an NLP model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import tldextract
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, IbanRecognizer
+
+from knowledge.neutralisation import cards, national_ids, persons, phones
+from knowledge.neutralisation.entities import CARD, EMAIL, IBAN, NATIONAL_ID, PERSON, PHONE, SCORES
+
+LANGUAGE = "en"  # Presidio wants a language; every recognizer here is language-neutral.
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail recognizer, its domain check against tldextract's bundled public
+    suffix list: no suffix-list download, no cache directory."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entity=EMAIL, supported_language=LANGUAGE)
+
+    def load(self) -> None:
+        self._extract = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(),
+                                              fallback_to_snapshot=True)
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return self._extract(pattern_text).fqdn != ""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        if "@" not in text:  # the pattern is costly; most text has no address at all
+            return []
+        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        for result in results:
+            result.score = SCORES[EMAIL]
+        return results
+
+
+class ValidatedIbanRecognizer(IbanRecognizer):
+    """Presidio's IBAN recognizer (pattern + ISO 7064 checksum + per-country format)."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entity=IBAN, supported_language=LANGUAGE)
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        for result in results:
+            result.score = SCORES[IBAN]
+        return results
+
+
+class SpanRecognizer(EntityRecognizer):
+    """A recognizer around a plain function that returns (start, end, …) spans."""
+
+    def __init__(self, *, entity: str, find: Callable[[str], Sequence[tuple[Any, ...]]]) -> None:
+        self._find = find
+        self._entity = entity
+        super().__init__(supported_entities=[entity], name=f"kb_{entity.lower()}",
+                         supported_language=LANGUAGE)
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        score = SCORES[self._entity]
+        return [RecognizerResult(self._entity, span[0], span[1], score) for span in self._find(text)]
+
+
+def fixed() -> list[EntityRecognizer]:
+    """The recognizers that do not depend on the call: built once with the engine."""
+    return [
+        OfflineEmailRecognizer(),
+        ValidatedIbanRecognizer(),
+        SpanRecognizer(entity=CARD, find=cards.find),
+        SpanRecognizer(entity=NATIONAL_ID, find=national_ids.find),
+    ]
+
+
+def phone(regions: tuple[str, ...]) -> EntityRecognizer:
+    return SpanRecognizer(entity=PHONE, find=lambda text: phones.find(text, regions))
+
+
+def person() -> EntityRecognizer:
+    return SpanRecognizer(entity=PERSON, find=persons.find)
