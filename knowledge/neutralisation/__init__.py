@@ -16,6 +16,8 @@ Contract::
 * ``allow``: values never neutralised — the tenant's own published phone, e-mail,
   address. Compared whitespace- and case-insensitively; phone numbers by their E.164 form,
   so ``030 1234567`` is allowed by ``+49 30 1234567`` when DE is a region.
+* ``detect(text, *, regions, allow=(), person_names=False) -> list[Found(start, end, entity)]``:
+  the same spans without replacing them (to refuse text that holds PII, and to measure).
 * ``counts``: spans replaced per type (``{"EMAIL": 2, "PHONE": 1}``) — never values.
 * Any internal failure raises ``NeutralisationError``; raw text is never returned.
 * Offline: Presidio's ``no_op`` NLP engine (no spaCy model) and tldextract's bundled
@@ -23,8 +25,11 @@ Contract::
   first call (``engine.engines()``), once per process; importing this package is cheap.
 """
 
-from knowledge.neutralisation.engine import Neutralised, NeutralisationError, neutralise
+from knowledge.neutralisation.engine import Found, Neutralised, NeutralisationError, detect, neutralise
 from knowledge.neutralisation.entities import PLACEHOLDERS
 from knowledge.neutralisation.phones import regions_for_locale
 
-__all__ = ["PLACEHOLDERS", "Neutralised", "NeutralisationError", "neutralise", "regions_for_locale"]
+__all__ = [
+    "PLACEHOLDERS", "Found", "Neutralised", "NeutralisationError", "detect", "neutralise",
+    "regions_for_locale",
+]

@@ -13,7 +13,7 @@ import re
 _CANDIDATE = re.compile(
     r"(?<![\w\-./])"
     r"(?:\d{12,19}"
-    r"|\d{4}(?:[ \-]\d{4}){2}[ \-]\d{1,4}(?:[ \-]\d{1,3})?"
+    r"|\d{4}(?:[ \-]\d{4}){2}(?:[ \-]\d{1,4}(?:[ \-]\d{1,3})?)?"
     r"|\d{4}[ \-]\d{6}[ \-]\d{4,5})"
     r"(?![\w]|[\-./]\d)"
 )
@@ -35,6 +35,8 @@ def luhn_ok(digits: str) -> bool:
 def network_prefix_ok(digits: str) -> bool:
     first = digits[0]
     if first in "3456":
+        return True
+    if digits[:4] in ("1800", "2131"):  # JCB's old 15-digit ranges
         return True
     return first == "2" and 2221 <= int(digits[:4]) <= 2720
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import logging
@@ -147,12 +148,66 @@ def _allowed(allow: Iterable[str], regions: tuple[str, ...]) -> tuple[set[str], 
 
 
 def _resolve(results: list[Any]) -> list[Any]:
-    """Non-overlapping spans: the higher score wins, then the longer span."""
+    """Non-overlapping spans in text order: the higher score wins, then the longer span."""
+    starts: list[int] = []
     kept: list[Any] = []
     for result in sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start)):
-        if all(result.end <= other.start or result.start >= other.end for other in kept):
-            kept.append(result)
-    return sorted(kept, key=lambda r: r.start)
+        index = bisect.bisect_left(starts, result.start)
+        if index > 0 and kept[index - 1].end > result.start:
+            continue
+        if index < len(kept) and kept[index].start < result.end:
+            continue
+        starts.insert(index, result.start)
+        kept.insert(index, result)
+    return kept
+
+
+@dataclass(frozen=True)
+class Found:
+    start: int
+    end: int
+    entity: str
+
+
+def _check(text: str, regions: Sequence[str]) -> tuple[str, ...]:
+    if not isinstance(text, str):
+        raise NeutralisationError(f"text must be a str, not {type(text).__name__}")
+    try:
+        return phones.check_regions(tuple(regions))
+    except phones.UnknownRegion as exc:
+        raise NeutralisationError(str(exc)) from exc
+
+
+def _analyse(text: str, regions: tuple[str, ...], allow: Iterable[str], person_names: bool) -> list[Any]:
+    built = engines()
+    entities = list(ent.ALWAYS) + ([ent.PERSON] if person_names else [])
+    ad_hoc = [_phone_recognizer(regions)] + ([_person_recognizer()] if person_names else [])
+    results = built.analyzer.analyze(text=text, language=_LANGUAGE, entities=entities,
+                                     ad_hoc_recognizers=ad_hoc)
+    allow_keys, allow_numbers = _allowed(allow, regions)
+    if allow_keys:
+        results = [r for r in results if not _is_allowed(text[r.start:r.end], r.entity_type,
+                                                         allow_keys, allow_numbers, regions)]
+    return _resolve(results)
+
+
+def detect(
+    text: str,
+    *,
+    regions: Sequence[str],
+    allow: Iterable[str] = (),
+    person_names: bool = False,
+) -> list[Found]:
+    """The spans ``neutralise`` would replace, in text order (for checks that refuse text
+    holding PII, and for measuring)."""
+    checked = _check(text, regions)
+    if not text:
+        return []
+    try:
+        kept = _analyse(text, checked, allow, person_names)
+    except Exception as exc:
+        raise NeutralisationError(f"PII detection failed: {type(exc).__name__}") from exc
+    return [Found(r.start, r.end, r.entity_type) for r in kept]
 
 
 def neutralise(
@@ -167,33 +222,22 @@ def neutralise(
     with typed placeholders. Values in ``allow`` (the tenant's own published contact
     details; phone numbers compared in E.164) stay. Raises NeutralisationError rather than
     ever returning text it could not finish."""
-    if not isinstance(text, str):
-        raise NeutralisationError(f"text must be a str, not {type(text).__name__}")
-    try:
-        checked = phones.check_regions(tuple(regions))
-    except phones.UnknownRegion as exc:
-        raise NeutralisationError(str(exc)) from exc
+    checked = _check(text, regions)
     if not text:
         return Neutralised(text="", counts={})
     try:
-        built = engines()
-        entities = list(ent.ALWAYS) + ([ent.PERSON] if person_names else [])
-        ad_hoc = [_phone_recognizer(checked)] + ([_person_recognizer()] if person_names else [])
-        results = built.analyzer.analyze(text=text, language=_LANGUAGE, entities=entities,
-                                         ad_hoc_recognizers=ad_hoc)
-        allow_keys, allow_numbers = _allowed(allow, checked)
-        if allow_keys:
-            results = [r for r in results if not _is_allowed(text[r.start:r.end], r.entity_type,
-                                                             allow_keys, allow_numbers, checked)]
-        kept = _resolve(results)
-        anonymised = built.anonymizer.anonymize(text=text, analyzer_results=kept,
-                                                operators=built.operators,
-                                                merge_entities_with_spaces=False)
+        kept = _analyse(text, checked, allow, person_names)
+        anonymised = engines().anonymizer.anonymize(text=text, analyzer_results=kept,
+                                                    operators=engines().operators,
+                                                    merge_entities_with_spaces=False)
+        result_text = anonymised.text
+        if not isinstance(result_text, str):
+            raise TypeError("anonymizer returned no text")
     except Exception as exc:
         # Never hand back raw text: the caller fails the document instead.
         raise NeutralisationError(f"neutralisation failed: {type(exc).__name__}") from exc
     counts = Counter(r.entity_type for r in kept)
-    return Neutralised(text=anonymised.text, counts=dict(counts))
+    return Neutralised(text=result_text, counts=dict(counts))
 
 
 def _is_allowed(value: str, entity: str, keys: set[str], numbers: set[str],

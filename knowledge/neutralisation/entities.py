@@ -14,4 +14,5 @@ PLACEHOLDERS = {entity: f"<{entity}>" for entity in (*ALWAYS, PERSON)}
 
 # When spans of different types overlap, the higher score wins (then the longer span):
 # a checksum-validated IBAN or card beats a phone number read out of its digits.
-SCORES = {IBAN: 1.0, CARD: 0.99, NATIONAL_ID: 0.97, EMAIL: 0.96, PHONE: 0.9, PERSON: 0.6}
+# A national id's check (NIR's mod 97, a DNI's letter) is stronger than Luhn's one in ten.
+SCORES = {IBAN: 1.0, NATIONAL_ID: 0.995, CARD: 0.99, EMAIL: 0.96, PHONE: 0.9, PERSON: 0.6}

@@ -23,13 +23,15 @@ import phonenumbers
 _CANDIDATE = re.compile(
     r"(?<![\w+\-./])"
     r"(?:\+|\b00)?"
-    r"(?:\(\+?\d{1,4}\)[ \u00a0]?)?"  # (0161) or (+44)
-    r"\d(?:[\d]|[ \u00a0.\-/](?=[\d(])|\((?:0|\d{1,4})\)[ \u00a0]?|[ \u00a0]?\(0\)[ \u00a0]?){5,24}\d"
+    r"(?:\(\+?\d{1,6}\)[ \u00a0\-]?)?"  # (0161), (07773) or (+44)
+    r"\d(?:[\d]|[ \u00a0.\-/](?=[\d(])|\((?:0|\d{1,4})\)[ \u00a0]?|[ \u00a0]?\(0\)[ \u00a0]?){3,24}\d"
     r"(?:[ \u00a0]?(?:x|ext\.?|extension|Durchwahl|poste)[ \u00a0]?\d{1,6})?"
     r"(?![\w]|[.\-/]\d)",
     re.IGNORECASE,
 )
-_LEADING_PAREN = re.compile(r"^\((\+?\d{1,4})\)")
+_LEADING_PAREN = re.compile(r"^\((\+?\d{1,6})\)")
+# 12.03.2024, 05/29/2026, 2024-03-12: dates, however many digits they have.
+_DATE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{2,4}")
 _DIGITS = re.compile(r"\d")
 _MIN_DIGITS = 7
 
@@ -84,7 +86,7 @@ def find(text: str, regions: Sequence[str]) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     for match in _CANDIDATE.finditer(text):
         candidate = match.group(0)
-        if len(_DIGITS.findall(candidate)) < _MIN_DIGITS:
+        if len(_DIGITS.findall(candidate)) < _MIN_DIGITS or _DATE.fullmatch(candidate):
             continue
         number = parse(candidate, regions)
         if number is not None:
