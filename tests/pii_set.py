@@ -242,6 +242,7 @@ def _phone(fake: Faker, region: str, rng: random.Random) -> str:
         other = rng.choice(["US", "GB", "DE", "FR", "ES", "NL", "IT", "CH", "AT", "BE", "PL", "SE", "IE"])
         number = phonenumbers.example_number_for_type(other, rng.choice(
             [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]))
+        assert number is not None
         national = str(number.national_number)
         # Vary the subscriber digits, keep the number valid.
         for _ in range(20):

@@ -25,7 +25,13 @@ Contract::
   first call (``engine.engines()``), once per process; importing this package is cheap.
 """
 
-from knowledge.neutralisation.engine import Found, Neutralised, NeutralisationError, detect, neutralise
+from knowledge.neutralisation.engine import (
+    Found,
+    NeutralisationError,
+    Neutralised,
+    detect,
+    neutralise,
+)
 from knowledge.neutralisation.entities import PLACEHOLDERS
 from knowledge.neutralisation.phones import regions_for_locale
 

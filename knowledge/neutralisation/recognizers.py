@@ -77,7 +77,7 @@ class ValidatedIbanRecognizer(IbanRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
                 regex_flags: int | None = None) -> list[RecognizerResult]:
-        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts)  # flags unused
         for result in results:
             result.score = SCORES[IBAN]
         return results
