@@ -31,7 +31,7 @@ from stdnum.iso7064 import mod_11_10
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "nl_NL", "it_IT")
 TYPES = ("EMAIL", "PHONE", "CARD", "IBAN", "NATIONAL_ID", "PERSON")
 DISTRACTOR_KINDS = ("order", "tracking", "price", "time", "date", "address", "postcode",
-                    "invoice", "reference16", "customer")
+                    "invoice", "reference16", "customer", "long_number")
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,7 @@ SENTENCES: dict[str, dict[str, list[str]]] = {
         "invoice": ["Invoice {v} is overdue.", "See invoice {v} attached."],
         "reference16": ["Payment reference {v}.", "Reference: {v}"],
         "customer": ["Customer no. {v}.", "Account {v} was updated."],
+        "long_number": ["Your order number is {v}.", "Customer ID {v} updated."],
     },
     "de": {
         "EMAIL": ["Bitte antworten Sie an {v}.", "Meine E-Mail-Adresse ist {v}.", "Rechnung bitte an {v} schicken."],
@@ -107,6 +108,7 @@ SENTENCES: dict[str, dict[str, list[str]]] = {
         "invoice": ["Rechnung {v} ist überfällig.", "Siehe Rechnung {v} im Anhang."],
         "reference16": ["Verwendungszweck {v}.", "Referenz: {v}"],
         "customer": ["Kundennummer {v}.", "Vertrag {v} wurde geändert."],
+        "long_number": ["Ihre Auftragsnummer lautet {v}.", "Kundennummer {v} aktualisiert."],
     },
     "fr": {
         "EMAIL": ["Merci de répondre à {v}.", "Mon adresse e-mail est {v}.", "Envoyez le devis à {v}."],
@@ -126,6 +128,7 @@ SENTENCES: dict[str, dict[str, list[str]]] = {
         "invoice": ["La facture {v} est impayée.", "Voir facture {v} ci-jointe."],
         "reference16": ["Référence de paiement {v}.", "Réf. {v}"],
         "customer": ["Client n° {v}.", "Contrat {v} modifié."],
+        "long_number": ["Votre numéro de commande est {v}.", "Identifiant client {v} mis à jour."],
     },
     "es": {
         "EMAIL": ["Por favor, responda a {v}.", "Mi correo es {v}.", "Envíe el presupuesto a {v}."],
@@ -145,6 +148,7 @@ SENTENCES: dict[str, dict[str, list[str]]] = {
         "invoice": ["La factura {v} está pendiente.", "Ver factura {v} adjunta."],
         "reference16": ["Referencia de pago {v}.", "Ref. {v}"],
         "customer": ["Cliente n.º {v}.", "Contrato {v} modificado."],
+        "long_number": ["Su número de pedido es {v}.", "ID de cliente {v} actualizado."],
     },
     "nl": {
         "EMAIL": ["Antwoord graag naar {v}.", "Mijn e-mailadres is {v}.", "Stuur de offerte naar {v}."],
@@ -164,6 +168,7 @@ SENTENCES: dict[str, dict[str, list[str]]] = {
         "invoice": ["Factuur {v} is nog open.", "Zie factuur {v} in de bijlage."],
         "reference16": ["Betalingskenmerk {v}.", "Kenmerk: {v}"],
         "customer": ["Klantnummer {v}.", "Contract {v} gewijzigd."],
+        "long_number": ["Uw ordernummer is {v}.", "Klant-ID {v} bijgewerkt."],
     },
     "it": {
         "EMAIL": ["Si prega di rispondere a {v}.", "La mia email è {v}.", "Inviate il preventivo a {v}."],
@@ -183,6 +188,7 @@ SENTENCES: dict[str, dict[str, list[str]]] = {
         "invoice": ["La fattura {v} è scaduta.", "Vedi fattura {v} in allegato."],
         "reference16": ["Causale {v}.", "Rif. {v}"],
         "customer": ["Cliente n. {v}.", "Contratto {v} modificato."],
+        "long_number": ["Il numero d'ordine è {v}.", "ID cliente {v} aggiornato."],
     },
 }
 # Ids that need no keyword also appear without one.
@@ -337,6 +343,8 @@ def _distractor(kind: str, fake: Faker, rng: random.Random) -> str:
                 return digits if rng.random() < 0.5 else " ".join(digits[i:i + 4] for i in range(0, 16, 4))
     if kind == "customer":
         return rng.choice([f"K-{rng.randint(100000, 999999)}", str(rng.randint(10000, 999999)), f"CU{rng.randint(1000, 99999)}"])
+    if kind == "long_number":  # bare 9–11 digit order/customer numbers: the hard case for phones
+        return str(rng.randint(10**8, 10**11 - 1))
     raise ValueError(kind)
 
 
@@ -356,6 +364,7 @@ def build(*, seed: int = 14, per_locale: int = 50) -> list[Sample]:
             first, last = fake.first_name(), fake.last_name()
             sample.add(rng.choice(texts["greet"]) + "\n\n", v=("PERSON", first if rng.random() < 0.5 else f"{first} {last}"))
             lines: list[tuple[str, str, str]] = []
+            signature_phone = ""
             for entity in ("EMAIL", "PHONE", "CARD", "IBAN", "NATIONAL_ID"):
                 if entity == "EMAIL":
                     value = rng.choice([fake.email(), fake.free_email(), fake.company_email()])
@@ -374,6 +383,9 @@ def build(*, seed: int = 14, per_locale: int = 50) -> list[Sample]:
                 if entity == "NATIONAL_ID" and not _needs_keyword(locale, value) and locale in UNLABELLED_ID \
                         and rng.random() < 0.3:
                     template = UNLABELLED_ID[locale]
+                if entity == "PHONE" and rng.random() < 0.25:
+                    signature_phone = value  # alone on a line under the name, no keyword
+                    continue
                 lines.append((template, entity, value))
             for kind in rng.sample(DISTRACTOR_KINDS, 3):
                 lines.append((rng.choice(texts[kind]), kind, _distractor(kind, fake, rng)))
@@ -381,5 +393,7 @@ def build(*, seed: int = 14, per_locale: int = 50) -> list[Sample]:
             for template, kind, value in lines:
                 sample.add(template + " ", v=(kind, value))
             sample.add("\n\n" + rng.choice(texts["sign"]) + "\n", v=("PERSON", f"{fake.first_name()} {fake.last_name()}"))
+            if signature_phone:
+                sample.add("{v}\n", v=("PHONE", signature_phone))
             samples.append(sample)
     return samples

@@ -71,7 +71,7 @@ class IdRule:
 
 def _rx(body: str) -> re.Pattern[str]:
     # Not glued to letters, digits or another separator-joined group on either side.
-    return re.compile(rf"(?<![\w\-/.]){body}(?![\w]|[\-/.]\w)")
+    return re.compile(rf"(?<![\w\-/.])(?:{body})(?![\w]|[\-/.]\w)")
 
 
 RULES: tuple[IdRule, ...] = (
@@ -127,7 +127,7 @@ def has_context(text: str, start: int, keywords: tuple[str, ...]) -> bool:
 
 # Where an id can start: one cheap pass each, then every rule of the group is tried
 # anchored at that position (instead of nine passes over the whole text).
-_DIGIT_LED = re.compile(r"(?<![\w\-/.])\d(?=[\d \-.]{6})")
+_DIGIT_LED = re.compile(r"(?<![\w\-/.])\d(?=[\d \-.]{4})")
 _LETTER_LED = re.compile(r"(?<!\w)[A-Za-z](?=[A-Za-z]{0,5}[ \-]?\d)")
 _LETTER_RULES = frozenset({"gb_nino", "es_nie", "it_codice_fiscale"})
 

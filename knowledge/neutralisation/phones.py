@@ -35,6 +35,21 @@ _DATE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{2,4}")
 _DIGITS = re.compile(r"\d")
 _MIN_DIGITS = 7
 
+# A bare run of digits that neither starts with a trunk "0" nor a "+" (US "4083187538",
+# Italian "3420837783", Spanish "612345678") is as often an order or customer number: it
+# counts as a phone number only after a word that announces one, or alone on its line
+# (as in a signature).
+BARE_NEEDS_CONTEXT = True
+_BARE = re.compile(r"[1-9]\d{6,14}")
+_CONTEXT_WINDOW = 32
+_PHONE_CONTEXT = re.compile(
+    r"(?:\b(?:call|phone|tel|mobile|mob|cell|ring|reach|voicemail|fax|whatsapp|sms|text me|contact"
+    r"|anruf|ruf|handy|telefon|erreichbar|mobil|appel|t[ée]l[ée]phone|portable|joignable|t[ée]l"
+    r"|llam|tel[ée]fono|m[óo]vil|celular|contacto|bel|mobiel|telefoon|bereikbaar"
+    r"|chiam|richiam|cellulare|raggiungibile)|\b[tmfp]\s?[:.])",
+    re.IGNORECASE,
+)
+
 
 class UnknownRegion(ValueError):
     """A region code phonenumbers does not know."""
@@ -88,11 +103,22 @@ def find(text: str, regions: Sequence[str]) -> list[tuple[int, int, str]]:
         candidate = match.group(0)
         if len(_DIGITS.findall(candidate)) < _MIN_DIGITS or _DATE.fullmatch(candidate):
             continue
+        if BARE_NEEDS_CONTEXT and _BARE.fullmatch(candidate) and not _announced(text, match):
+            continue
         number = parse(candidate, regions)
         if number is not None:
             found.append((match.start(), match.end(),
                           phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)))
     return found
+
+
+def _announced(text: str, match: re.Match[str]) -> bool:
+    if _PHONE_CONTEXT.search(text, max(0, match.start() - _CONTEXT_WINDOW), match.start()):
+        return True
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    line_end = text.find("\n", match.end())
+    line = text[line_start:len(text) if line_end == -1 else line_end]
+    return line.strip() == match.group(0)
 
 
 def normalised(value: str, regions: Iterable[str]) -> str | None:
