@@ -96,8 +96,9 @@ RULES: tuple[IdRule, ...] = (
         _rx(r"[12][ ]?\d{2}[ ]?\d{2}[ ]?(?:\d{2}|2[AB])[ ]?\d{3}[ ]?\d{3}[ ]?\d{2}"),
         lambda v: bool(nir.is_valid(v)),
     ),
-    IdRule("es_dni", _rx(r"\d{8}[ \-]?[A-Za-z]"), lambda v: bool(dni.is_valid(v))),
-    IdRule("es_nie", _rx(r"[XYZxyz][ \-]?\d{7}[ \-]?[A-Za-z]"), lambda v: bool(nie.is_valid(v))),
+    # Capital letters only: "12345678 a" / "… y" are a number and a word ("and" in Spanish).
+    IdRule("es_dni", _rx(r"\d{8}[ \-]?[A-Z]"), lambda v: bool(dni.is_valid(v))),
+    IdRule("es_nie", _rx(r"[XYZ][ \-]?\d{7}[ \-]?[A-Z]"), lambda v: bool(nie.is_valid(v))),
     IdRule(
         "nl_bsn",
         _rx(r"\d{4}[ .]?\d{2}[ .]?\d{3}|\d{3}[ .]\d{3}[ .]\d{3}"),

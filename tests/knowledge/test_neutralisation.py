@@ -97,6 +97,22 @@ def test_structured_national_ids_need_no_keyword_and_invalid_ones_stay() -> None
     assert result.text == "Ref <NATIONAL_ID>, <NATIONAL_ID>, <NATIONAL_ID>; not AA 12 34 56 E, 12345678A."
 
 
+def test_an_id_is_never_cut_out_of_a_longer_number_or_glued_to_a_word() -> None:
+    nl = neutralise("Mijn BSN is 439275088. Creditcard 4967912173297.", regions=("NL",))
+    fr = neutralise("La commande 11883735 a été expédiée.", regions=("FR",))
+
+    assert nl.text == "Mijn BSN is <NATIONAL_ID>. Creditcard <CARD>."
+    assert fr.text == "La commande 11883735 a été expédiée."
+
+
+def test_bare_digit_runs_are_phones_only_when_announced_or_alone_on_a_line() -> None:
+    text = "Your order number is 4083187538.\nCall 4083187538 today.\n\nBest,\nJo\n4083187538\n"
+
+    result = neutralise(text, regions=("US",))
+
+    assert result.text == "Your order number is 4083187538.\nCall <PHONE> today.\n\nBest,\nJo\n<PHONE>\n"
+
+
 def test_person_names_are_neutralised_only_when_asked() -> None:
     text = "Dear Anna Weber,\nplease call back.\n\nKind regards,\nTom Baker\n"
 
