@@ -21,7 +21,6 @@ from knowledge.neutralisation import phones
 logger = logging.getLogger(__name__)
 
 
-
 class NeutralisationError(Exception):
     """Neutralisation did not complete; the caller must not use the text."""
 
