@@ -22,7 +22,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PUBLISHED = HERE / "results"
 
 # Quick arguments per benchmark (by the name after "bench_"); one not listed runs with none.
 QUICK_ARGS: dict[str, list[str]] = {
@@ -33,32 +32,33 @@ QUICK_ARGS: dict[str, list[str]] = {
 }
 
 
-def discover() -> list[str]:
+def discover(directory: Path = HERE) -> list[str]:
     """The benchmarks' names, in a stable order."""
-    return sorted(path.stem.removeprefix("bench_") for path in HERE.glob("bench_*.py"))
+    return sorted(path.stem.removeprefix("bench_") for path in directory.glob("bench_*.py"))
 
 
 def quick_results_dir() -> Path:
     return Path(os.environ.get("KB_DATA_DIR") or ROOT / ".kbdata").resolve() / "bench-results"
 
 
-def command(name: str, *, full: bool) -> list[str]:
-    return [sys.executable, str(HERE / f"bench_{name}.py"), *([] if full else QUICK_ARGS.get(name, []))]
+def command(name: str, *, full: bool, directory: Path = HERE) -> list[str]:
+    return [sys.executable, str(directory / f"bench_{name}.py"), *([] if full else QUICK_ARGS.get(name, []))]
 
 
 def _snapshot(directory: Path) -> dict[Path, float]:
     return {path: path.stat().st_mtime for path in directory.glob("*") if path.is_file()} if directory.is_dir() else {}
 
 
-def run(names: list[str], *, full: bool, dry_run: bool = False) -> int:
-    results_dir = PUBLISHED if full else quick_results_dir()
+def run(names: list[str], *, full: bool, dry_run: bool = False, directory: Path = HERE) -> int:
+    results_dir = directory / "results" if full else quick_results_dir()
     env = dict(os.environ)
+    env.pop("KB_BENCH_RESULTS_DIR", None)
     if not full:
         env["KB_BENCH_RESULTS_DIR"] = str(results_dir)  # read by benchmarks/common.py
     failed: list[str] = []
     summary: list[str] = []
     for name in names:
-        cmd = command(name, full=full)
+        cmd = command(name, full=full, directory=directory)
         print(f"== bench_{name}: {' '.join(cmd[1:])}", flush=True)
         if dry_run:
             continue
