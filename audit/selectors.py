@@ -108,6 +108,8 @@ class ReaderRecall:
         self.results = results
 
     def __getattr__(self, name: str) -> Any:
+        if name in {"recall", "results"}:  # not set yet (copy, pickle): never fall through
+            raise AttributeError(name)
         return getattr(self.recall, name)
 
 
