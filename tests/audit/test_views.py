@@ -187,3 +187,9 @@ def test_the_detail_neither_names_nor_links_another_users_personal_document(
     assert link not in page and "(deleted)" not in page
     own = login(owner).get(reverse("kb:audit_detail", args=[row.pk])).content.decode()
     assert link in own and "olga-notes.md" in own and "Private." in own
+
+
+def test_the_audit_pages_keep_their_urls_and_names_under_kb() -> None:
+    assert reverse("kb:audit_list") == "/kb/audit/"
+    assert reverse("kb:audit_detail", args=[7]) == "/kb/audit/7/"
+    assert reverse("kb:files") == "/kb/files/"
