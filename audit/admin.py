@@ -15,7 +15,11 @@ class RecallAuditAdmin(admin.ModelAdmin):
     list_display = ("id", "tenant", "created_at", "query", "session_id", "source")
     list_filter = ("source", "is_test")
     search_fields = ("query", "session_id", "caller")
-    readonly_fields = [f.name for f in models.RecallAudit._meta.fields]
+    # The returned chunks are not shown here: they may hold other users' personal documents,
+    # which only the recall audit pages and API show, withheld by their one rule
+    # (audit.selectors.for_reader).
+    exclude = ("results",)
+    readonly_fields = [f.name for f in models.RecallAudit._meta.fields if f.name != "results"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)

@@ -5,6 +5,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from audit import selectors
 from kbsite.pagination import Page
 from knowledge.schemas import KnowledgeOut
 
@@ -36,20 +37,32 @@ class RecallSummaryOut(Schema):
 
     @staticmethod
     def resolve_result_count(obj: Any) -> int:
-        return len(obj.results or [])
+        return len(reader_results(obj))
 
     @staticmethod
     def resolve_top_documents(obj: Any) -> list[str]:
-        return [str(r.get("document_name", "")) for r in (obj.results or [])[:3]]
+        return [selectors.document_label(hit) for hit in reader_results(obj)[:3]]
+
+
+def reader_results(obj: Any) -> list[dict[str, Any]]:
+    """A recall's returned chunks as its reader may see them. Only a ``ReaderRecall`` is
+    serialised: a raw row would show other users' personal documents (DESIGN §5)."""
+    if not isinstance(obj, selectors.ReaderRecall):
+        raise TypeError("serialise recall audits through audit.selectors.for_reader")
+    return obj.results
 
 
 class RecallHitOut(KnowledgeOut):
+    """One returned chunk. ``withheld`` (see audit.selectors) says the reader may not see
+    its document: its name, text, heading and page are then empty."""
+
     heading: str = ""
     page: int | None = None
     vector_rank: int | None = None
     lexical_rank: int | None = None
     vector_similarity: float | None = None
     lexical_score: float | None = None
+    withheld: str | None = None
 
 
 class RecallOut(RecallSummaryOut):
@@ -60,6 +73,10 @@ class RecallOut(RecallSummaryOut):
     policy_truncated: bool
     api_key_id: int | None
     user_id: int | None
+
+    @staticmethod
+    def resolve_results(obj: Any) -> list[dict[str, Any]]:
+        return reader_results(obj)
 
 
 class RecallPage(Schema):

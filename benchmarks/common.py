@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS_DIR = ROOT / "benchmarks" / "results"
+# run_all.py points quick runs elsewhere, so they never overwrite the published figures.
+RESULTS_DIR = Path(os.environ.get("KB_BENCH_RESULTS_DIR") or ROOT / "benchmarks" / "results")
 EVAL_DIR = ROOT.parent / "shared" / "eval"
 SCIFACT_DIR = EVAL_DIR / "scifact"
 BENCH_DB = os.environ.get("KB_RETRIEVAL_BENCH_DB", "kb_bench_retrieval")

@@ -3,7 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from audit import urls as audit_urls
 from kbsite.api import api
+from knowledge import urls as knowledge_urls
+
+# Every browser page lives under /kb/ in one namespace, "kb": each app brings its own patterns.
+kb_pages = [*knowledge_urls.urlpatterns, *audit_urls.urlpatterns]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="kb:files", permanent=False)),
@@ -17,7 +22,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("kb/", include("knowledge.urls")),
+    path("kb/", include((kb_pages, "kb"))),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

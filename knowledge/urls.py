@@ -1,11 +1,10 @@
-"""Browser pages under /kb/ (namespace "kb"). The recall audit pages live in audit.views."""
+"""The knowledge pages under /kb/ (namespace "kb"; kbsite/urls.py adds the other apps' pages to it)."""
 
 from __future__ import annotations
 
 from django.urls import path
 from django.views.generic import RedirectView
 
-from audit import views as audit_views
 from knowledge import views
 
 app_name = "kb"
@@ -23,8 +22,6 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
     path("retrieval-test/", views.retrieval_test, name="retrieval_test"),
-    path("audit/", audit_views.recall_list, name="audit_list"),
-    path("audit/<int:pk>/", audit_views.recall_detail, name="audit_detail"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),
 ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -39,11 +42,16 @@ def test_purge_deletes_only_rows_older_than_the_retention(settings: Any, aged: d
 
 
 def test_purge_works_in_batches(tenant: models.Tenant) -> None:
-    for _ in range(7):
-        make_recall(tenant, age_days=400)
-    make_recall(tenant, age_days=1)
-    assert services.recall_purge(older_than_days=90, batch=3) == 7
-    assert RecallAudit.objects.count() == 1
+    old = [make_recall(tenant, age_days=400 - i) for i in range(7)]
+    kept = make_recall(tenant, age_days=1)
+    with CaptureQueriesContext(connection) as ctx:
+        assert services.recall_purge(older_than_days=90, batch=3) == 7
+    deletes = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith("DELETE")]
+    # 3 + 3 + 1 rows: three DELETE statements, oldest rows first, none larger than a batch.
+    assert len(deletes) == 3
+    batches = [{row.pk for row in old if str(row.pk) in re.findall(r"\d+", sql)} for sql in deletes]
+    assert batches == [{r.pk for r in old[:3]}, {r.pk for r in old[3:6]}, {old[6].pk}]
+    assert list(RecallAudit.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
 def test_scheduled_task_uses_the_setting(settings: Any, aged: dict[str, RecallAudit]) -> None:

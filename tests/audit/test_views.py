@@ -168,7 +168,7 @@ def test_a_retrieval_test_is_listed_and_marked_as_a_test(
     assert "parking.md" in detail
 
 
-def test_the_detail_does_not_link_another_users_personal_document(
+def test_the_detail_neither_names_nor_links_another_users_personal_document(
     support_client: Client, tenant: models.Tenant, make_user: Callable[..., Any], login: Callable[..., Client],
 ) -> None:
     owner = make_user("olga", tenant=tenant, role="support", is_staff=True)
@@ -182,7 +182,14 @@ def test_the_detail_does_not_link_another_users_personal_document(
     ])
     link = f'href="{reverse("kb:document", args=[doc.pk])}"'
     page = support_client.get(reverse("kb:audit_detail", args=[row.pk])).content.decode()
-    assert "olga-notes.md" in page and "(personal document of another user)" in page
+    assert "olga-notes.md" not in page and "Private." not in page
+    assert "A personal document of another user" in page
     assert link not in page and "(deleted)" not in page
     own = login(owner).get(reverse("kb:audit_detail", args=[row.pk])).content.decode()
-    assert link in own
+    assert link in own and "olga-notes.md" in own and "Private." in own
+
+
+def test_the_audit_pages_keep_their_urls_and_names_under_kb() -> None:
+    assert reverse("kb:audit_list") == "/kb/audit/"
+    assert reverse("kb:audit_detail", args=[7]) == "/kb/audit/7/"
+    assert reverse("kb:files") == "/kb/files/"

@@ -336,10 +336,11 @@ def test_another_tenants_document_is_404_and_untouched(
 
 
 def test_listing_never_shows_another_tenants_files(api: Any, other_api: Any) -> None:
-    other_api.upload(b"theirs", auto_ingest=False)
-    api.upload(b"mine", auto_ingest=False)
-    names = [d["name"] for d in api.get("/api/v1/kb/files").json()["items"]]
-    assert len(names) == 1
+    theirs = other_api.upload(b"theirs", auto_ingest=False).json()["id"]
+    mine = api.upload(b"mine", auto_ingest=False).json()["id"]
+    listing = api.get("/api/v1/kb/files").json()
+    assert [d["id"] for d in listing["items"]] == [mine] and listing["count"] == 1
+    assert [d["id"] for d in other_api.get("/api/v1/kb/files").json()["items"]] == [theirs]
 
 
 def test_a_logged_in_admin_uses_the_api_with_the_session(

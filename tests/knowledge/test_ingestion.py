@@ -266,12 +266,52 @@ def test_policy_ingestion_bumps_the_policy_version(tenant: Any, run_jobs: Any) -
     assert tenant.policy_version > before
 
 
-def test_deleting_during_ingestion_leaves_no_chunks(tenant: Any, run_jobs: Any) -> None:
+def test_a_job_of_a_document_deleted_before_it_is_claimed_does_not_run(tenant: Any) -> None:
     doc = _upload(tenant, "Saturday 9 to 12.")
     job = doc.jobs.get()
     services.document_delete(document=doc)
     assert ingestion.run_job(job_id=job.pk) == "not-claimed"
     assert not models.Chunk.objects.filter(document_id=doc.pk).exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_document_while_its_job_is_running_leaves_no_chunks(
+    tenant: models.Tenant, worker_env: dict[str, str]
+) -> None:
+    """The delete lands while a real worker is inside the job (waiting on the embeddings API):
+    whatever the worker does next, nothing of the document stays, the job does not stay
+    running, and the worker goes on to the next job."""
+    from tests.conftest import Worker, wait_for
+    from tests.knowledge.test_worker import SlowOpenAI
+
+    fake = SlowOpenAI()
+    with fake:
+        fake.delay = 4
+        env = {**worker_env, "KB_EMBEDDING_PROVIDER": "openai", "KB_EMBEDDING_MODEL": "text-embedding-3-small",
+               "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key, "KB_OPENAI_MAX_RETRIES": "0"}
+        worker = Worker(env).start()
+        try:
+            doc = _upload(tenant, "# Hours\n\nSaturday 9 to 12.\n\n# Parking\n\nFree lot behind the building.")
+            job = doc.jobs.get()
+            wait_for(lambda: fake.started >= 1, timeout=60)  # claimed, extracted, chunked, embedding
+            job.refresh_from_db()
+            assert job.status == models.JobStatus.RUNNING
+            services.document_delete(document=doc)
+            fake.delay = 0
+            # One worker process: once the next upload is ready, the deleted one's job is over.
+            after = _upload(tenant, "Parking is free behind the building.", "parking.txt")
+            wait_for(lambda: models.Document.objects.get(pk=after.pk).status in ("ready", "failed"), timeout=90)
+            assert worker.alive()
+        finally:
+            worker.kill()
+    assert len(fake.requests) >= 2  # the deleted document's embedding call was answered
+    assert models.Document.objects.get(pk=after.pk).status == "ready"
+    assert not models.Document.objects.filter(pk=doc.pk).exists()
+    assert not models.Chunk.objects.filter(document_id=doc.pk).exists()
+    assert not models.IngestJob.objects.filter(
+        pk=job.pk, status__in=[models.JobStatus.QUEUED, models.JobStatus.RUNNING]
+    ).exists()
 
 
 # --- embed-only jobs ---------------------------------------------------------------------

@@ -115,9 +115,31 @@ def test_lexical_leg_matches_any_spoken_word(retrieval_on: Any, brightsmile: mod
 def test_query_made_only_of_punctuation_or_tsquery_syntax_is_harmless(
     retrieval_on: Any, brightsmile: models.Tenant
 ) -> None:
-    for query in ["!!!", "'", "a & b | !c", "saturday:* <-> (open", "\\", "um uh"]:
+    for query in ["!!!", "'", "a & b | !c", "\\", "um uh"]:
+        lexical = retrieval.search(tenant_id=brightsmile.pk, query=query, vector=None, top_k=3)
+        assert lexical.hits == [], query
         result = retrieval.retrieve(tenant=brightsmile, query=query, top_k=3)
-        assert result.retrieval_enabled
+        assert audit_of(result).query == query
+    # Nothing left to search once normalised: no leg runs, nothing is returned.
+    result = retrieval.retrieve(tenant=brightsmile, query="!!!", top_k=3)
+    assert (result.legs, result.knowledge, result.normalized_query) == ([], [], "")
+
+
+@pytest.mark.parametrize(("query", "words"), [
+    ("saturday:* <-> (open", "saturday open"),
+    ("fee & cancel | !late", "cancel fee late"),  # "!late" is the word late, not NOT late
+])
+def test_tsquery_syntax_in_a_query_is_read_as_the_plain_words(
+    retrieval_on: Any, brightsmile: models.Tenant, query: str, words: str
+) -> None:
+    def lexical(text: str) -> list[tuple[int, int | None]]:
+        outcome = retrieval.search(tenant_id=brightsmile.pk, query=text, vector=None, top_k=3)
+        assert outcome.legs == ["lexical"]
+        return [(hit.chunk_id, hit.lexical_rank) for hit in outcome.hits]
+
+    assert lexical(query) == lexical(words) != []
+    first = retrieval.search(tenant_id=brightsmile.pk, query=query, vector=None, top_k=3).hits[0]
+    assert ("Saturday" if "saturday" in words else "late-cancellation fee") in first.text
 
 
 def test_embeddings_disabled_gives_lexical_only_results(
