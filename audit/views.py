@@ -18,7 +18,7 @@ AUDITS_PER_PAGE = 25
 HIT_DEFAULTS: dict[str, Any] = dict.fromkeys(field.name for field in dataclasses.fields(retrieval.Hit))
 
 
-@kb_views.tenant_view(roles=auth.SUPPORT_ROLES)
+@kb_views.tenant_view(action=auth.Action.READ_AUDIT)
 def recall_list(request: HttpRequest, kb: kb_views.KbContext) -> HttpResponse:
     filters = forms.AuditFilterForm(request.GET or None)
     cleaned: dict[str, Any] = filters.cleaned_data if filters.is_valid() else {}
@@ -50,7 +50,7 @@ def recall_list(request: HttpRequest, kb: kb_views.KbContext) -> HttpResponse:
     return kb_views.render_page(request, kb, "audit/recall_list.html", context, section="audit")
 
 
-@kb_views.tenant_view(roles=auth.SUPPORT_ROLES)
+@kb_views.tenant_view(action=auth.Action.READ_AUDIT)
 def recall_detail(request: HttpRequest, kb: kb_views.KbContext, pk: int) -> HttpResponse:
     recall = audit_selectors.recall_get(tenant=kb.tenant, recall_id=pk)
     results = [r for r in (recall.results or []) if isinstance(r, dict)]

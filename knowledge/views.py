@@ -36,13 +36,13 @@ FILES_PER_PAGE = 50
 CHUNKS_PER_PAGE = 25
 JOBS_PER_PAGE = 50
 
-# Sections of the top navigation, with the roles that may open them.
+# Sections of the top navigation, with what one must be allowed to do to open them (auth.RULES).
 NAV = (
-    ("files", "KB files", "kb:files", auth.READ_ROLES),
-    ("jobs", "Ingest jobs", "kb:jobs", auth.SUPPORT_ROLES),
-    ("retrieval", "Retrieval test", "kb:retrieval_test", auth.SUPPORT_ROLES),
-    ("audit", "Recall audit", "kb:audit_list", auth.SUPPORT_ROLES),
-    ("keys", "API keys", "kb:keys", auth.ADMIN_ROLES),
+    ("files", "KB files", "kb:files", auth.roles_for(auth.Action.READ_FILES)),
+    ("jobs", "Ingest jobs", "kb:jobs", auth.roles_for(auth.Action.READ_JOBS)),
+    ("retrieval", "Retrieval test", "kb:retrieval_test", auth.roles_for(auth.Action.RETRIEVE)),
+    ("audit", "Recall audit", "kb:audit_list", auth.roles_for(auth.Action.READ_AUDIT)),
+    ("keys", "API keys", "kb:keys", auth.roles_for(auth.Action.MANAGE_KEYS)),
 )
 
 
@@ -115,11 +115,21 @@ def forbidden(request: HttpRequest, kb: KbContext | None, reason: str) -> HttpRe
 ViewFunc = Callable[..., HttpResponseBase]
 
 
-def tenant_view(*, roles: frozenset[str], methods: tuple[str, ...] = ("GET", "HEAD")) -> Callable[[ViewFunc], ViewFunc]:
+def tenant_view(
+    *, action: auth.Action | None = None, roles: frozenset[str] | None = None,
+    methods: tuple[str, ...] = ("GET", "HEAD"),
+) -> Callable[[ViewFunc], ViewFunc]:
     """Log in, resolve the tenant from the session user, check the role, map NotFound → 404.
 
-    The wrapped view is called as ``view(request, kb, *args, **kwargs)``.
+    Who may open the page comes from ``auth.RULES`` for ``action`` (the table the API uses);
+    ``roles`` states the roles directly (prefer an action). The wrapped view is called as
+    ``view(request, kb, *args, **kwargs)``.
     """
+    if action is not None:
+        roles = auth.roles_for(action)
+    if roles is None:
+        raise TypeError("tenant_view needs an action, or roles")
+    allowed: frozenset[str] = roles
 
     def decorate(view: ViewFunc) -> ViewFunc:
         @wraps(view)
@@ -130,7 +140,7 @@ def tenant_view(*, roles: frozenset[str], methods: tuple[str, ...] = ("GET", "HE
                 return forbidden(request, None, exc.message)
             if kb is None:
                 return forbidden(request, None, "You are not a member of any tenant yet. Ask an admin to add you.")
-            if not kb.allows(roles):
+            if not kb.allows(allowed):
                 return forbidden(request, kb, f"Your role ({kb.role or 'none'}) cannot open this page.")
             try:
                 return view(request, kb, *args, **kwargs)
@@ -181,7 +191,7 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
 # --- KB files ----------------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.READ_ROLES)
+@tenant_view(action=auth.Action.READ_FILES)
 def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
     """The KB files table. htmx requests get only the table, which polls itself every 2 s
     while a listed document is queued or ingesting, and stops once none is."""
@@ -207,7 +217,7 @@ def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return render_page(request, kb, "kb/files.html", context, section="files")
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
     form = forms.UploadForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -239,7 +249,7 @@ def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return redirect("kb:files")
 
 
-@tenant_view(roles=auth.READ_ROLES)
+@tenant_view(action=auth.Action.READ_FILES)
 def document_detail(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     jobs = list(selectors.job_list(tenant=kb.tenant, user=request.user, document_id=doc.pk)[:50])
@@ -272,7 +282,7 @@ def job_row(job: models.IngestJob) -> dict[str, Any]:
     }
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def document_ingest(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     # A ready document is re-ingested on purpose: the same content counts.
@@ -282,7 +292,7 @@ def document_ingest(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
     return HttpResponseRedirect(safe_next(request, reverse("kb:document", args=[doc.pk])))
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def document_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     latest = selectors.job_list(tenant=kb.tenant, user=request.user, document_id=doc.pk).first()
@@ -305,7 +315,7 @@ def _report_outcome(request: HttpRequest, name: str, outcome: ingestion.Ingestio
         messages.warning(request, f"{name}: skipped ({outcome.reason}).")
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("GET", "HEAD", "POST"))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("GET", "HEAD", "POST"))
 def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     """GET asks for confirmation (like the admin's delete page); POST deletes."""
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
@@ -318,7 +328,7 @@ def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
                        section="files")
 
 
-@tenant_view(roles=auth.READ_ROLES)
+@tenant_view(action=auth.Action.READ_FILES)
 def document_download(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponseBase:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     return selectors.document_download(document=doc)
@@ -327,7 +337,7 @@ def document_download(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespo
 # --- Ingest jobs -------------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.SUPPORT_ROLES)
+@tenant_view(action=auth.Action.READ_JOBS)
 def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
     filters = forms.JobFilterForm(request.GET or None)
     status = filters.cleaned_data.get("status") if filters.is_valid() else None
@@ -354,7 +364,7 @@ def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return render_page(request, kb, "kb/jobs.html", context, section="jobs")
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def job_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     job = selectors.job_get(tenant=kb.tenant, user=request.user, job_id=pk)
     try:
@@ -367,7 +377,7 @@ def job_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
 # --- Retrieval test ----------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.SUPPORT_ROLES, methods=("GET", "HEAD", "POST"))
+@tenant_view(action=auth.Action.RETRIEVE, methods=("GET", "HEAD", "POST"))
 def retrieval_test(request: HttpRequest, kb: KbContext) -> HttpResponse:
     """Ask as a caller would; the same retrieval code path as the API, audited as a test."""
     form = forms.RetrievalTestForm(request.POST or None)
@@ -398,7 +408,7 @@ def retrieval_test(request: HttpRequest, kb: KbContext) -> HttpResponse:
 # --- API keys ----------------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("GET", "HEAD", "POST"))
+@tenant_view(action=auth.Action.MANAGE_KEYS, methods=("GET", "HEAD", "POST"))
 def keys(request: HttpRequest, kb: KbContext) -> HttpResponse:
     """List and create keys. A new key's plaintext is in this one response only (no-store)."""
     form = forms.ApiKeyCreateForm(request.POST or None)
@@ -425,7 +435,7 @@ def keys(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return response
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_KEYS, methods=("POST",))
 def key_revoke(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     key = selectors.apikey_get(tenant=kb.tenant, key_id=pk)
     services.apikey_revoke(key=key)
