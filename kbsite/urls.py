@@ -4,6 +4,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from kbsite.api import api
+from kbsite.login import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
+
+# Both login pages count failures and refuse while throttled (kbsite/login.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="kb:files", permanent=False)),
@@ -12,6 +16,7 @@ urlpatterns = [
         "accounts/login/",
         auth_views.LoginView.as_view(
             template_name="admin/login.html",
+            authentication_form=ThrottledAuthenticationForm,
             extra_context={"site_header": admin.site.site_header, "site_title": admin.site.site_title},
         ),
         name="login",
