@@ -178,10 +178,28 @@ KB_WEB_WORKERS = envint("KB_WEB_WORKERS", 2, minimum=1)
 
 # The worker's cluster stats must be visible to the web process (health endpoint), so
 # django-q2 keeps them in a database cache table rather than per-process memory.
+# Failed-login counts (kbsite/login.py) share that table, under their own key prefix. The
+# database cache culls by counting the whole table, so both aliases allow many entries: a
+# flood of counters must not evict the worker's stats, nor the worker's culls the counters.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "djangoq": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kb_worker_cache"},
+    "djangoq": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kb_worker_cache",
+        "OPTIONS": {"MAX_ENTRIES": 200_000},
+    },
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kb_worker_cache",
+        "KEY_PREFIX": "kb-throttle", "OPTIONS": {"MAX_ENTRIES": 200_000},
+    },
 }
+
+# Login throttling (kbsite/login.py): failures per account and per client address in a window.
+KB_LOGIN_MAX_FAILURES = envint("KB_LOGIN_MAX_FAILURES", 5, minimum=1)
+KB_LOGIN_MAX_FAILURES_PER_ADDRESS = envint("KB_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1)
+KB_LOGIN_WINDOW_MINUTES = envint("KB_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+# Trusted reverse proxies in front of the app: the client address is then taken from
+# X-Forwarded-For (that many hops from the right). 0: REMOTE_ADDR.
+KB_PROXY_COUNT = envint("KB_PROXY_COUNT", 0, minimum=0, maximum=10)
 
 # django-q2: ORM broker on the same Postgres. `retry` must exceed `timeout` so a task that
 # is still running is never handed to a second worker.
