@@ -217,3 +217,19 @@ def test_a_content_length_that_is_not_a_number_is_a_json_400(retrieve_key: str) 
 
 def test_a_normal_upload_still_works(api: ApiClient) -> None:
     assert api.upload(b"Open Saturdays 9 to 12.", name="hours.txt", auto_ingest=False).status_code == 201
+
+
+def test_a_nul_in_a_form_field_is_refused_by_its_schema_or_form(
+    api: ApiClient, support_member: Any, login: Callable[..., Client], retrieval_on: Any
+) -> None:
+    fh = io.BytesIO(b"hello")
+    fh.name = "hello.txt"
+    response = api.client.post(
+        "/api/v1/kb/files", {"file": fh, "kind": "knowledge\x00"}, headers={"Authorization": f"Bearer {api.key}"}
+    )
+    _assert_error_format(response, 422, "invalid_input")
+    page = login(support_member).post(reverse("kb:retrieval_test"), {"query": "open\x00", "top_k": 5})
+    assert page.status_code == 200 and b"Null characters are not allowed" in page.content
+    from audit.models import RecallAudit
+
+    assert RecallAudit.objects.count() == 0
