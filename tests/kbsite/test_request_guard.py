@@ -233,3 +233,14 @@ def test_a_nul_in_a_form_field_is_refused_by_its_schema_or_form(
     from audit.models import RecallAudit
 
     assert RecallAudit.objects.count() == 0
+
+
+def test_a_multipart_body_with_too_many_fields_is_a_json_400(api: ApiClient) -> None:
+    fh = io.BytesIO(b"hello")
+    fh.name = "hello.txt"
+    fields: dict[str, Any] = {f"f{i}": "x" for i in range(1200)}
+    response = api.client.post(
+        "/api/v1/kb/files", {"file": fh, **fields}, headers={"Authorization": f"Bearer {api.key}"}
+    )
+    body = _assert_error_format(response, 400, "bad_request")
+    assert "TooManyFields" in body["detail"]
