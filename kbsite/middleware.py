@@ -17,6 +17,7 @@ path, a 405, a 400 for a bad Host header, the 500 page).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -59,17 +60,20 @@ def error_response(status: int, detail: str, code: str | None = None, **extra: A
     return JsonResponse({"detail": detail, "code": code or ERROR_CODES.get(status, "error"), **extra}, status=status)
 
 
-def _upload_paths() -> frozenset[str]:
-    """The paths whose bodies may be as large as an upload (the KB file upload endpoint)."""
+@functools.lru_cache(maxsize=8)
+def _upload_paths(urlconf: str) -> frozenset[str]:
+    """The paths whose bodies may be as large as an upload (the KB file upload endpoint);
+    reversed once per URLconf, not on every request."""
     try:
-        return frozenset({reverse("api:upload_file")})
+        return frozenset({reverse("api:upload_file", urlconf=urlconf)})
     except NoReverseMatch:  # pragma: no cover - the endpoint is always mounted
         return frozenset()
 
 
 def body_limit(request: HttpRequest) -> int:
     """The largest body, in bytes, this API request may send."""
-    if request.path_info in _upload_paths():
+    urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
+    if request.path in _upload_paths(str(urlconf)):  # reverse() includes the script prefix, like .path
         return int(settings.KB_MAX_UPLOAD_MB) * 1024 * 1024 + MULTIPART_ALLOWANCE
     return int(settings.KB_API_MAX_BODY_KB) * 1024
 
