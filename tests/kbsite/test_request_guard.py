@@ -48,10 +48,10 @@ class UnreadableBody(io.RawIOBase):
 
 
 def _post_unread(path: str, *, length: int, key: str | None = None, content_type: str = "application/json") -> Any:
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
     return Client().generic(
         "POST", path, b"", content_type=content_type,
-        **{"CONTENT_LENGTH": str(length), "wsgi.input": UnreadableBody(), **headers},
+        **{"CONTENT_LENGTH": str(length), "wsgi.input": UnreadableBody(), **headers},  # type: ignore[arg-type]
     )
 
 
