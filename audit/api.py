@@ -11,7 +11,7 @@ from knowledge import auth
 
 router = Router(tags=["Recall audit"])
 
-support_auth = auth.TenantAuth(scope="manage", roles=auth.SUPPORT_ROLES)
+support_auth = auth.TenantAuth(action=auth.Action.READ_AUDIT)
 
 
 @router.get("/recalls", response=schemas.RecallPage, auth=support_auth)

@@ -21,10 +21,13 @@ def _start_of(value: dt.date | dt.datetime) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(value, dt.time.min))
 
 
-def _end_of(value: dt.date | dt.datetime) -> tuple[dt.datetime, bool]:
-    """(bound, inclusive): a datetime is an inclusive bound, a date covers its whole day."""
+def _end_of(value: dt.date | dt.datetime) -> tuple[dt.datetime, bool] | None:
+    """(bound, inclusive): a datetime is an inclusive bound, a date covers its whole day.
+    None when there is no bound (the last day of the calendar, 9999-12-31: nothing is after it)."""
     if isinstance(value, dt.datetime):
         return (value if timezone.is_aware(value) else timezone.make_aware(value)), True
+    if value >= dt.date.max:
+        return None
     return timezone.make_aware(dt.datetime.combine(value + dt.timedelta(days=1), dt.time.min)), False
 
 
@@ -46,8 +49,9 @@ def recall_list(
     qs = models.RecallAudit.objects.filter(tenant=tenant)
     if date_from is not None:
         qs = qs.filter(created_at__gte=_start_of(date_from))
-    if date_to is not None:
-        bound, inclusive = _end_of(date_to)
+    end = _end_of(date_to) if date_to is not None else None
+    if end is not None:
+        bound, inclusive = end
         qs = qs.filter(created_at__lte=bound) if inclusive else qs.filter(created_at__lt=bound)
     if text:
         text = text.strip()

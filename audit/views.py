@@ -18,7 +18,7 @@ AUDITS_PER_PAGE = 25
 HIT_DEFAULTS: dict[str, Any] = dict.fromkeys(field.name for field in dataclasses.fields(retrieval.Hit))
 
 
-@pages.tenant_view(roles=auth.SUPPORT_ROLES)
+@pages.tenant_view(action=auth.Action.READ_AUDIT)
 def recall_list(request: HttpRequest, kb: pages.KbContext) -> HttpResponse:
     filters = forms.AuditFilterForm(request.GET or None)
     cleaned: dict[str, Any] = filters.cleaned_data if filters.is_valid() else {}
@@ -49,7 +49,7 @@ def recall_list(request: HttpRequest, kb: pages.KbContext) -> HttpResponse:
     return pages.render_page(request, kb, "audit/recall_list.html", context, section="audit")
 
 
-@pages.tenant_view(roles=auth.SUPPORT_ROLES)
+@pages.tenant_view(action=auth.Action.READ_AUDIT)
 def recall_detail(request: HttpRequest, kb: pages.KbContext, pk: int) -> HttpResponse:
     # What this reader may see of the returned chunks (another user's personal document is
     # withheld); links only to documents they may open, deleted ones shown as such.

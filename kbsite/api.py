@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from kbsite.errors import ServiceError
+from kbsite.middleware import ERROR_CODES
+
+logger = logging.getLogger(__name__)
 
 api = NinjaAPI(
     title="Tenant knowledge base",
@@ -36,6 +42,55 @@ def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return api.create_response(request, {"detail": "invalid request", "code": "invalid_input", "errors": exc.errors}, status=422)
+
+
+# Everything else an endpoint (or Django reading its request) can raise is answered in the
+# same format; kbsite.middleware turns what never reaches ninja (404, 405, 500 pages) into it.
+
+
+def _error(request: HttpRequest, status: int, detail: str, code: str | None = None) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "code": code or ERROR_CODES.get(status, "error")}, status=status)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, "not found")
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, exc.status_code, str(exc.message))
+
+
+@api.exception_handler(MultiPartParserError)
+def multipart_error(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    detail = f"the multipart body cannot be read: {exc}"
+    if "header size" in str(exc):
+        # Django caps a part's headers at 1,024 bytes, so a file name near that is refused here.
+        detail = "a multipart part's headers are over 1,024 bytes: the file name is too long (keep it under ~900 bytes)"
+    return _error(request, 400, detail, "invalid_multipart")
+
+
+@api.exception_handler(RequestDataTooBig)
+def data_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, "the request body is too large", "too_large")
+
+
+@api.exception_handler(SuspiciousOperation)
+def suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Django's message may repeat request data (a Host header…); say only what kind it was.
+    return _error(request, 400, f"bad request ({type(exc).__name__})")
+
+
+@api.exception_handler(BadRequest)
+def bad_request(request: HttpRequest, exc: BadRequest) -> HttpResponse:
+    return _error(request, 400, "bad request")
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled error in %s %s", request.method, request.path)
+    return _error(request, 500, "internal server error")
 
 
 @api.get("/health", tags=["Operations"], auth=None)

@@ -28,11 +28,11 @@ SITE_HEADER = "Knowledge base"
 
 # Sections of the top navigation, with the roles that may open them.
 NAV = (
-    ("files", "KB files", "kb:files", auth.READ_ROLES),
-    ("jobs", "Ingest jobs", "kb:jobs", auth.SUPPORT_ROLES),
-    ("retrieval", "Retrieval test", "kb:retrieval_test", auth.SUPPORT_ROLES),
-    ("audit", "Recall audit", "kb:audit_list", auth.SUPPORT_ROLES),
-    ("keys", "API keys", "kb:keys", auth.ADMIN_ROLES),
+    ("files", "KB files", "kb:files", auth.roles_for(auth.Action.READ_FILES)),
+    ("jobs", "Ingest jobs", "kb:jobs", auth.roles_for(auth.Action.READ_JOBS)),
+    ("retrieval", "Retrieval test", "kb:retrieval_test", auth.roles_for(auth.Action.RETRIEVE)),
+    ("audit", "Recall audit", "kb:audit_list", auth.roles_for(auth.Action.READ_AUDIT)),
+    ("keys", "API keys", "kb:keys", auth.roles_for(auth.Action.MANAGE_KEYS)),
 )
 
 
@@ -102,11 +102,21 @@ def forbidden(request: HttpRequest, kb: KbContext | None, reason: str) -> HttpRe
 ViewFunc = Callable[..., HttpResponseBase]
 
 
-def tenant_view(*, roles: frozenset[str], methods: tuple[str, ...] = ("GET", "HEAD")) -> Callable[[ViewFunc], ViewFunc]:
+def tenant_view(
+    *, action: auth.Action | None = None, roles: frozenset[str] | None = None,
+    methods: tuple[str, ...] = ("GET", "HEAD"),
+) -> Callable[[ViewFunc], ViewFunc]:
     """Log in, resolve the tenant from the session user, check the role, map NotFound → 404.
 
-    The wrapped view is called as ``view(request, kb, *args, **kwargs)``.
+    Who may open the page comes from ``auth.RULES`` for ``action`` (the table the API uses);
+    ``roles`` states the roles directly (prefer an action). The wrapped view is called as
+    ``view(request, kb, *args, **kwargs)``.
     """
+    if action is not None:
+        roles = auth.roles_for(action)
+    if roles is None:
+        raise TypeError("tenant_view needs an action, or roles")
+    allowed: frozenset[str] = roles
 
     def decorate(view: ViewFunc) -> ViewFunc:
         @wraps(view)
@@ -117,7 +127,7 @@ def tenant_view(*, roles: frozenset[str], methods: tuple[str, ...] = ("GET", "HE
                 return forbidden(request, None, exc.message)
             if kb is None:
                 return forbidden(request, None, "You are not a member of any tenant yet. Ask an admin to add you.")
-            if not kb.allows(roles):
+            if not kb.allows(allowed):
                 return forbidden(request, kb, f"Your role ({kb.role or 'none'}) cannot open this page.")
             try:
                 return view(request, kb, *args, **kwargs)

@@ -7,11 +7,7 @@ from typing import Any
 
 import dj_database_url
 
-from kbsite.env import envbool, envchoice, envint, envstr
-
-# Light at import (standard library and django.core.signals only; the providers' libraries
-# load on first use), so its names and defaults are not repeated here.
-from knowledge import embeddings as _embeddings
+from kbsite.env import envbool, envint, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -50,6 +46,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: refuses oversized API bodies on Content-Length and NUL characters before anything
+    # reads the request, and answers every API error as JSON (kbsite/middleware.py).
+    "kbsite.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from STATIC_ROOT (collectstatic) under gunicorn; runserver in DEBUG finds them itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -134,13 +133,17 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- Knowledge base -------------------------------------------------------------------
 KB_MAX_UPLOAD_MB = envint("KB_MAX_UPLOAD_MB", 25, minimum=1, maximum=1024)
+# Any other API body (JSON): refused on Content-Length above this (kbsite.middleware).
+KB_API_MAX_BODY_KB = envint("KB_API_MAX_BODY_KB", 1024, minimum=16, maximum=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 KB_RETRIEVAL_ENABLED = envbool("KB_RETRIEVAL_ENABLED", False)
 KB_EMBEDDINGS_ENABLED = envbool("KB_EMBEDDINGS_ENABLED", True)
-KB_EMBEDDING_PROVIDER = envchoice("KB_EMBEDDING_PROVIDER", "local", _embeddings.PROVIDERS)
-KB_EMBEDDING_MODEL = envstr("KB_EMBEDDING_MODEL", "") or _embeddings.DEFAULT_MODELS[KB_EMBEDDING_PROVIDER]
+# Checked against knowledge.embeddings.PROVIDERS by the knowledge.E003 system check (settings
+# import no app code); an empty model means the provider's default (knowledge.embeddings).
+KB_EMBEDDING_PROVIDER = envstr("KB_EMBEDDING_PROVIDER", "local").strip().lower() or "local"
+KB_EMBEDDING_MODEL = envstr("KB_EMBEDDING_MODEL", "").strip()
 # Texts per local-model run. On the CPU a batch buys nothing for chunk-sized texts (padding and
 # attention grow faster than the per-call saving) and activation memory grows with it: 400
 # chunks took 17.9 s / 238 MB peak one at a time, 20.2 s / 270 MB by 4, 27.1 s / 440 MB by 16.
@@ -175,10 +178,28 @@ KB_WEB_WORKERS = envint("KB_WEB_WORKERS", 2, minimum=1)
 
 # The worker's cluster stats must be visible to the web process (health endpoint), so
 # django-q2 keeps them in a database cache table rather than per-process memory.
+# Failed-login counts (kbsite/login.py) share that table, under their own key prefix. The
+# database cache culls by counting the whole table, so both aliases allow many entries: a
+# flood of counters must not evict the worker's stats, nor the worker's culls the counters.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "djangoq": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kb_worker_cache"},
+    "djangoq": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kb_worker_cache",
+        "OPTIONS": {"MAX_ENTRIES": 200_000},
+    },
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "kb_worker_cache",
+        "KEY_PREFIX": "kb-throttle", "OPTIONS": {"MAX_ENTRIES": 200_000},
+    },
 }
+
+# Login throttling (kbsite/login.py): failures per account and per client address in a window.
+KB_LOGIN_MAX_FAILURES = envint("KB_LOGIN_MAX_FAILURES", 5, minimum=1)
+KB_LOGIN_MAX_FAILURES_PER_ADDRESS = envint("KB_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1)
+KB_LOGIN_WINDOW_MINUTES = envint("KB_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+# Trusted reverse proxies in front of the app: the client address is then taken from
+# X-Forwarded-For (that many hops from the right). 0: REMOTE_ADDR.
+KB_PROXY_COUNT = envint("KB_PROXY_COUNT", 0, minimum=0, maximum=10)
 
 # django-q2: ORM broker on the same Postgres. `retry` must exceed `timeout` so a task that
 # is still running is never handed to a second worker.

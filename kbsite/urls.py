@@ -5,10 +5,14 @@ from django.views.generic import RedirectView
 
 from audit import urls as audit_urls
 from kbsite.api import api
+from kbsite.login import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
 from knowledge import urls as knowledge_urls
 
 # Every browser page lives under /kb/ in one namespace, "kb": each app brings its own patterns.
 kb_pages = [*knowledge_urls.urlpatterns, *audit_urls.urlpatterns]
+
+# Both login pages count failures and refuse while throttled (kbsite/login.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="kb:files", permanent=False)),
@@ -17,6 +21,7 @@ urlpatterns = [
         "accounts/login/",
         auth_views.LoginView.as_view(
             template_name="admin/login.html",
+            authentication_form=ThrottledAuthenticationForm,
             extra_context={"site_header": admin.site.site_header, "site_title": admin.site.site_title},
         ),
         name="login",

@@ -1,4 +1,5 @@
-"""Django admin for tenant data. Non-superusers see only their own tenants' rows, and every
+"""Django admin for tenant data. Non-superusers see only their own tenants' rows; nobody sees
+another user's personal documents (or their jobs) — the selectors' owner rule — and every
 change goes through the same services as the API."""
 
 from __future__ import annotations
@@ -9,15 +10,21 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from knowledge import ingestion, models, services
+from knowledge import ingestion, models, selectors, services
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
     tenant_field = "tenant"
+    # The lookup path to the row's document, for models that follow a document's visibility
+    # (None: the model holds no document content).
+    document_path: str | None = None
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
         user: Any = request.user
+        if self.document_path is not None:
+            # Superusers too: a personal document is its owner's alone (DESIGN §5).
+            qs = qs.filter(selectors.document_visibility(user=user, via=self.document_path))
         if user.is_superuser:
             return qs
         return qs.filter(**{f"{self.tenant_field}__memberships__user": user,
@@ -80,6 +87,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
 @admin.register(models.Document)
 class DocumentAdmin(TenantScopedAdmin):
+    document_path = ""
     list_display = ("name", "tenant", "kind", "file_type", "size_bytes", "status", "chunk_count", "ingested_at")
     list_filter = ("kind", "status", "source_kind")
     search_fields = ("name",)
@@ -98,6 +106,7 @@ class DocumentAdmin(TenantScopedAdmin):
 
 @admin.register(models.IngestJob)
 class IngestJobAdmin(TenantScopedAdmin):
+    document_path = "document__"
     list_display = ("id", "document", "tenant", "status", "trigger", "attempts", "created_at", "finished_at")
     list_filter = ("status", "trigger")
     readonly_fields = [f.name for f in models.IngestJob._meta.fields]

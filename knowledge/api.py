@@ -18,8 +18,10 @@ from knowledge import auth, ingestion, models, schemas, selectors, services
 
 router = Router(tags=["KB files"])
 
-read_auth = auth.TenantAuth(scope="manage", roles=auth.READ_ROLES)
-write_auth = auth.TenantAuth(scope="manage", roles=auth.ADMIN_ROLES)
+# Who may call what comes from auth.RULES, the table the pages use too.
+read_auth = auth.TenantAuth(action=auth.Action.READ_FILES)
+write_auth = auth.TenantAuth(action=auth.Action.MANAGE_FILES)
+jobs_auth = auth.TenantAuth(action=auth.Action.READ_JOBS)
 
 
 class FileFilters(Page):
@@ -101,14 +103,14 @@ def ingest_file(request: HttpRequest, document_id: int, body: schemas.IngestIn |
     return Status(202, outcome)
 
 
-@router.get("/ingest-jobs", response=schemas.JobPage, auth=read_auth, tags=["Ingest jobs"])
+@router.get("/ingest-jobs", response=schemas.JobPage, auth=jobs_auth, tags=["Ingest jobs"])
 def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> dict:
     p = auth.principal(request)
     qs = selectors.job_list(tenant=p.tenant, user=p.user, status=filters.status, document_id=filters.document)
     return paginate(qs, filters)
 
 
-@router.get("/ingest-jobs/{job_id}", response=schemas.JobOut, auth=read_auth, tags=["Ingest jobs"])
+@router.get("/ingest-jobs/{job_id}", response=schemas.JobOut, auth=jobs_auth, tags=["Ingest jobs"])
 def get_job(request: HttpRequest, job_id: int) -> models.IngestJob:
     return _job(request, job_id)
 

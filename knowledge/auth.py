@@ -1,4 +1,5 @@
-"""Who is calling, for which tenant: API keys (Bearer) and logged-in members (session).
+"""Who is calling, for which tenant: API keys (Bearer) and logged-in members (session), and
+what each may do (``RULES``: the one table of who may do what, for the API and the pages).
 
 No/invalid/revoked key → 401; a key without the scope, or a member without the role → 403.
 The tenant always comes from the key or the membership, never from the request body.
@@ -7,6 +8,7 @@ The tenant always comes from the key or the membership, never from the request b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from django.db.models import F
@@ -19,6 +21,47 @@ from knowledge import apikeys, models
 READ_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT, models.Role.MEMBER})
 SUPPORT_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT})
 ADMIN_ROLES = frozenset({models.Role.ADMIN})
+
+
+class Action(StrEnum):
+    """Everything a caller may be allowed to do, as the API and the pages both name it."""
+
+    READ_FILES = "read_files"  # KB files: list, detail, chunks, download
+    MANAGE_FILES = "manage_files"  # upload, delete, (re-)ingest, retry a document's or a job's ingestion
+    READ_JOBS = "read_jobs"  # the ingest jobs list and a job's detail
+    RETRIEVE = "retrieve"  # retrieval (API and the retrieval test page); writes recall audit rows
+    READ_AUDIT = "read_audit"  # recall audit rows
+    MANAGE_KEYS = "manage_keys"  # create and revoke API keys
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]  # member roles allowed in a session (a superuser always is)
+    scope: str | None  # the API key scope that allows it (None: no key may)
+
+
+# Who may do what — the one table. ``TenantAuth(action=…)`` (API) and ``tenant_view(action=…)``
+# (pages) both read it, so a member is never allowed over the API what their pages refuse.
+RULES: dict[Action, Rule] = {
+    Action.READ_FILES: Rule(READ_ROLES, models.Scope.MANAGE),
+    Action.MANAGE_FILES: Rule(ADMIN_ROLES, models.Scope.MANAGE),
+    Action.READ_JOBS: Rule(SUPPORT_ROLES, models.Scope.MANAGE),
+    Action.RETRIEVE: Rule(SUPPORT_ROLES, models.Scope.RETRIEVE),
+    Action.READ_AUDIT: Rule(SUPPORT_ROLES, models.Scope.MANAGE),
+    Action.MANAGE_KEYS: Rule(ADMIN_ROLES, None),
+}
+
+
+def roles_for(action: Action) -> frozenset[str]:
+    """The member roles that may do ``action``."""
+    return RULES[action].roles
+
+
+def may(*, role: str, action: Action, is_superuser: bool = False) -> bool:
+    """Whether a member with ``role`` (a superuser: always) may do ``action``."""
+    return is_superuser or role in RULES[action].roles
+
+
 TENANT_HEADER = "HTTP_X_KB_TENANT"
 # A superuser acting on a tenant they are not a member of (set by the UI's tenant switcher).
 SESSION_TENANT_KEY = "kb_tenant_id"
@@ -53,12 +96,20 @@ def bearer_token(header: str) -> str | None:
 
 
 class TenantAuth:
-    """ninja auth callable: ``TenantAuth(scope="manage", roles=ADMIN_ROLES)``."""
+    """ninja auth callable: ``TenantAuth(action=Action.READ_JOBS)`` takes the key scope and the
+    member roles from ``RULES``; ``scope=``/``roles=`` state them directly (prefer an action)."""
 
     openapi_type = "http"
     openapi_scheme = "bearer"
 
-    def __init__(self, *, scope: str, roles: frozenset[str]) -> None:
+    def __init__(
+        self, *, action: Action | None = None, scope: str | None = None, roles: frozenset[str] | None = None
+    ) -> None:
+        if action is not None:
+            rule = RULES[action]
+            scope, roles = rule.scope, rule.roles
+        if roles is None:
+            raise TypeError("TenantAuth needs an action, or roles")
         self.scope = scope
         self.roles = roles
 
@@ -78,6 +129,8 @@ class TenantAuth:
         key = apikeys.authenticate(token)
         if key is None:
             return None
+        if self.scope is None:
+            raise Forbidden("API keys cannot do this; log in as a member")
         if self.scope not in key.scopes:
             raise Forbidden(f"this API key lacks the '{self.scope}' scope")
         return Principal(tenant=key.tenant, api_key=key, scopes=frozenset(key.scopes))

@@ -67,3 +67,19 @@ def check_pgvector(app_configs: Any = None, databases: Any = None, **kwargs: Any
             id="knowledge.W001",
         ))
     return messages
+
+
+@checks.register()
+def check_embedding_provider(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """KB_EMBEDDING_PROVIDER names a provider (settings import no app code, so it is checked here)."""
+    from django.conf import settings
+
+    from knowledge import embeddings
+
+    name = settings.KB_EMBEDDING_PROVIDER
+    if name in embeddings.PROVIDERS:
+        return []
+    return [checks.Error(
+        f"KB_EMBEDDING_PROVIDER must be one of {', '.join(embeddings.PROVIDERS)}, got {name!r}",
+        id="knowledge.E003",
+    )]

@@ -35,7 +35,7 @@ class _TimedAuth(auth.TenantAuth):
         return super().__call__(request)
 
 
-retrieve_auth = _TimedAuth(scope="retrieve", roles=auth.READ_ROLES)
+retrieve_auth = _TimedAuth(action=auth.Action.RETRIEVE)
 
 
 # --- schemas ----------------------------------------------------------------------------

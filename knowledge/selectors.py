@@ -41,15 +41,21 @@ def membership_get(*, tenant: models.Tenant, user: Any) -> models.Membership | N
     return models.Membership.objects.filter(tenant=tenant, user_id=user.pk).first()
 
 
-def _visible(*, tenant: models.Tenant, user: Any, via: str = "") -> Q:
-    """The one visibility rule: the tenant's tenant-scope documents, plus ``user``'s own
-    personal ones. ``via`` is the lookup path from another model to its document (for a job,
-    ``"document__"``), so related rows follow their document through a join, not a subquery."""
+def document_visibility(*, user: Any, via: str = "") -> Q:
+    """The one owner rule, for any tenant: tenant-scope documents, plus ``user``'s own personal
+    ones (``None``, an API key: tenant-scope only). ``via`` is the lookup path from another
+    model to its document (for a job, ``"document__"``), so related rows follow their document
+    through a join, not a subquery. The pages, the API and the Django admin all filter by it."""
     visible = Q(**{f"{via}scope": models.DocScope.TENANT})
     user_id = getattr(user, "pk", None)
     if user_id is not None:
         visible |= Q(**{f"{via}scope": models.DocScope.PERSONAL, f"{via}owner_id": user_id})
-    return visible & Q(**{f"{via}tenant": tenant})
+    return visible
+
+
+def _visible(*, tenant: models.Tenant, user: Any, via: str = "") -> Q:
+    """``document_visibility`` within one tenant."""
+    return document_visibility(user=user, via=via) & Q(**{f"{via}tenant": tenant})
 
 
 def _visible_documents(*, tenant: models.Tenant, user: Any) -> QuerySet[models.Document]:

@@ -58,7 +58,7 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
 # --- KB files ----------------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.READ_ROLES)
+@tenant_view(action=auth.Action.READ_FILES)
 def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
     """The KB files table. htmx requests get only the table, which polls itself every 2 s
     while a listed document is queued or ingesting, and stops once none is."""
@@ -84,7 +84,7 @@ def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return render_page(request, kb, "kb/files.html", context, section="files")
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
     form = forms.UploadForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -116,7 +116,7 @@ def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return redirect("kb:files")
 
 
-@tenant_view(roles=auth.READ_ROLES)
+@tenant_view(action=auth.Action.READ_FILES)
 def document_detail(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     jobs = list(selectors.job_list(tenant=kb.tenant, user=request.user, document_id=doc.pk)[:50])
@@ -149,7 +149,7 @@ def job_row(job: models.IngestJob) -> dict[str, Any]:
     }
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def document_ingest(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     # A ready document is re-ingested on purpose: the same content counts.
@@ -159,7 +159,7 @@ def document_ingest(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
     return HttpResponseRedirect(safe_next(request, reverse("kb:document", args=[doc.pk])))
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def document_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     latest = selectors.job_list(tenant=kb.tenant, user=request.user, document_id=doc.pk).first()
@@ -182,7 +182,7 @@ def _report_outcome(request: HttpRequest, name: str, outcome: ingestion.Ingestio
         messages.warning(request, f"{name}: skipped ({outcome.reason}).")
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("GET", "HEAD", "POST"))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("GET", "HEAD", "POST"))
 def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     """GET asks for confirmation (like the admin's delete page); POST deletes."""
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
@@ -195,7 +195,7 @@ def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
                        section="files")
 
 
-@tenant_view(roles=auth.READ_ROLES)
+@tenant_view(action=auth.Action.READ_FILES)
 def document_download(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponseBase:
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
     return selectors.document_download(document=doc)
@@ -204,7 +204,7 @@ def document_download(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespo
 # --- Ingest jobs -------------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.SUPPORT_ROLES)
+@tenant_view(action=auth.Action.READ_JOBS)
 def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
     filters = forms.JobFilterForm(request.GET or None)
     status = filters.cleaned_data.get("status") if filters.is_valid() else None
@@ -231,7 +231,7 @@ def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return render_page(request, kb, "kb/jobs.html", context, section="jobs")
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
 def job_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     job = selectors.job_get(tenant=kb.tenant, user=request.user, job_id=pk)
     try:
@@ -244,7 +244,7 @@ def job_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
 # --- Retrieval test ----------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.SUPPORT_ROLES, methods=("GET", "HEAD", "POST"))
+@tenant_view(action=auth.Action.RETRIEVE, methods=("GET", "HEAD", "POST"))
 def retrieval_test(request: HttpRequest, kb: KbContext) -> HttpResponse:
     """Ask as a caller would; the same retrieval code path as the API, audited as a test."""
     form = forms.RetrievalTestForm(request.POST or None)
@@ -275,7 +275,7 @@ def retrieval_test(request: HttpRequest, kb: KbContext) -> HttpResponse:
 # --- API keys ----------------------------------------------------------------------------------
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("GET", "HEAD", "POST"))
+@tenant_view(action=auth.Action.MANAGE_KEYS, methods=("GET", "HEAD", "POST"))
 def keys(request: HttpRequest, kb: KbContext) -> HttpResponse:
     """List and create keys. A new key's plaintext is in this one response only (no-store)."""
     form = forms.ApiKeyCreateForm(request.POST or None)
@@ -302,7 +302,7 @@ def keys(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return response
 
 
-@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+@tenant_view(action=auth.Action.MANAGE_KEYS, methods=("POST",))
 def key_revoke(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     key = selectors.apikey_get(tenant=kb.tenant, key_id=pk)
     services.apikey_revoke(key=key)

@@ -124,3 +124,20 @@ def test_recalls_of_a_deleted_key_stay_readable(recalls: list[int], tenant: mode
     RecallAudit.objects.filter(pk=recalls[0]).update(api_key=key)
     key.delete()
     assert api.get(f"{LIST}/{recalls[0]}").json()["api_key_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "count"),
+    [
+        ({"date_to": "9999-12-31"}, 3),
+        ({"date_from": "0001-01-01", "date_to": "9999-12-31"}, 3),
+        ({"date_to": "9999-12-31T23:59:59"}, 3),
+        ({"date_from": "9999-12-31"}, 0),
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_filter_instead_of_failing(
+    recalls: list[int], api: ApiClient, params: dict[str, str], count: int
+) -> None:
+    response = api.get(LIST, params)
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] == count

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from knowledge import ingestion, models
+from knowledge import ingestion, models, services
 from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -194,8 +194,10 @@ def test_a_tenant_admin_cannot_retry_a_members_personal_document_job_in_the_page
 
 
 def test_another_members_personal_document_jobs_are_404_in_the_api_like_a_missing_one(
-    login: Callable[..., Client], colleague: Any, personal: models.Document, shared: models.Document
+    login: Callable[..., Client], colleague: Any, personal: models.Document, shared: models.Document,
+    tenant: models.Tenant,
 ) -> None:
+    services.membership_set(tenant=tenant, user=colleague, role="support")  # jobs: support and admins
     job = models.IngestJob.objects.get(document=personal)
     shared_job = models.IngestJob.objects.get(document=shared)
     api = _session_api(login(colleague))
@@ -220,8 +222,10 @@ def test_a_tenant_admin_cannot_retry_a_members_personal_document_job_through_the
 
 
 def test_the_owner_sees_their_personal_document_jobs_through_the_api(
-    login: Callable[..., Client], owner: Any, personal: models.Document, shared: models.Document
+    login: Callable[..., Client], owner: Any, personal: models.Document, shared: models.Document,
+    tenant: models.Tenant,
 ) -> None:
+    services.membership_set(tenant=tenant, user=owner, role="support")  # jobs: support and admins
     job = models.IngestJob.objects.get(document=personal)
     shared_job = models.IngestJob.objects.get(document=shared)
     api = _session_api(login(owner))
