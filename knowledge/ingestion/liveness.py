@@ -32,10 +32,10 @@ OK, DEGRADED, STALLED = "ok", "degraded", "stalled"
 @dataclass
 class Liveness:
     status: str
-    queued: int
+    queued_jobs: int
     oldest_queued_age_s: float | None
-    running: int
-    stale_running: int
+    running_jobs: int
+    stale_running_jobs: int
     stale_running_ids: list[int]
     oldest_stale_heartbeat_age_s: float | None
     last_progress_age_s: float | None
@@ -43,7 +43,9 @@ class Liveness:
     stalled_after_s: int
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Keyed ``liveness`` (not ``status``) so that it reads alone inside health's ``worker``."""
+        data = asdict(self)
+        return {"liveness": data.pop("status"), **data}
 
     @property
     def waiting_s(self) -> float:
@@ -85,10 +87,10 @@ def worker_liveness(*, tenant: models.Tenant | None = None, progress_since: date
         progress = progress_since
     live = Liveness(
         status=OK,
-        queued=queued["n"],
+        queued_jobs=queued["n"],
         oldest_queued_age_s=_age(now, queued["oldest"]),
-        running=running["n"],
-        stale_running=len(stale),
+        running_jobs=running["n"],
+        stale_running_jobs=len(stale),
         stale_running_ids=[pk for pk, _ in stale],
         oldest_stale_heartbeat_age_s=_age(now, stale[0][1]) if stale else None,
         last_progress_age_s=_age(now, progress),
