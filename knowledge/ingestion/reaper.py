@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -88,7 +88,7 @@ def _reap() -> dict[str, int]:
     return {"requeued": requeued, "failed": failed, "resent": _resend_lost(now=now)}
 
 
-def _resend_lost(*, now: timezone.datetime) -> int:
+def _resend_lost(*, now: datetime) -> int:
     waited = now - timedelta(seconds=settings.KB_INGEST_LOST_SECONDS)
     candidates = list(
         models.IngestJob.objects.filter(
