@@ -49,9 +49,11 @@ def stop_process_groups(procs: list[subprocess.Popen[Any]], *, within: float) ->
             proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             logger.warning("process %s did not stop within %ss: killing its process group", proc.pid, within)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        # Also when the leader did exit: a stuck child of a cluster outlives its parent's
+        # graceful stop. (The group id cannot be reused while any member is alive.)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 class ClusterSupervisor:
