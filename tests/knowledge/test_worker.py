@@ -199,9 +199,14 @@ def _kill_groups(*pgids: int) -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
+@pytest.mark.parametrize("sentinel_stuck", [True, False], ids=["sentinel-stuck", "children-killed-only"])
 def test_a_cluster_whose_children_are_killed_is_restarted_and_every_job_still_ends(
-    tenant: models.Tenant, worker_env: dict[str, str], settings: Any, client: Any, tmp_path: Path
+    tenant: models.Tenant, worker_env: dict[str, str], settings: Any, client: Any, tmp_path: Path,
+    sentinel_stuck: bool,
 ) -> None:
+    """Stuck: the sentinel cannot respawn its children (as when respawned processes sleep on a
+    lock a killed one held) — health must say ``stalled`` and the supervisor must restart the
+    cluster. Killed only: django-q2 respawns them, whatever state its queues are left in."""
     settings.KB_WORKER_STALLED_SECONDS = 8
     settings.KB_WORKER_DEGRADED_SECONDS = 4
     settings.KB_INGEST_STALE_SECONDS = 4
@@ -221,10 +226,9 @@ def test_a_cluster_whose_children_are_killed_is_restarted_and_every_job_still_en
             docs = [_upload(tenant, f"# Note {i}\n\nSaturday {i} to 12.", f"note-{i}.md") for i in range(6)]
             wait_for(lambda: models.IngestJob.objects.filter(status="running").exists(), timeout=60)
             wait_for(lambda: fake.started >= 1, timeout=60)  # a job is mid-embedding
-            # Kill the cluster's children (workers, pusher, monitor) and keep its sentinel from
-            # respawning them, as when the respawned processes sleep on a lock a killed one held.
-            os.kill(sentinel, signal.SIGSTOP)
-            for child in _children(sentinel):
+            if sentinel_stuck:
+                os.kill(sentinel, signal.SIGSTOP)
+            for child in _children(sentinel):  # workers, pusher, monitor
                 os.kill(child, signal.SIGKILL)
             fake.delay = 0
             statuses: list[tuple[int, str]] = []
@@ -246,11 +250,12 @@ def test_a_cluster_whose_children_are_killed_is_restarted_and_every_job_still_en
         doc.refresh_from_db()
         assert doc.status == "ready", (doc.ingest_error, log_text[-3000:])
         assert models.Chunk.objects.filter(document=doc).count() == doc.chunk_count >= 1
-    # While it was stuck, health said so (503); once it was restarted, the work drained.
-    assert (503, "stalled") in statuses, statuses
     assert statuses[-1] in ((200, "ok"), (200, "degraded")), statuses[-5:]
-    assert "restarting the worker cluster: no progress" in log_text
     assert models.TaskRun.objects.filter(name="ingest-reaper", runner="kb_worker").exists()
+    if sentinel_stuck:
+        # While it was stuck, health said so (503); once it was restarted, the work drained.
+        assert (503, "stalled") in statuses, statuses
+        assert "restarting the worker cluster: no progress" in log_text
     assert proc.returncode == 0
     assert not _group(first_cluster)  # the stuck cluster is gone, children and all
 
@@ -271,3 +276,39 @@ def test_sigterm_stops_a_stuck_cluster_within_the_bound(worker_env: dict[str, st
     assert proc.returncode == 0
     assert elapsed < 3 + 5, elapsed  # KB_WORKER_STOP_SECONDS, then SIGKILL of the group
     assert not _group(qcluster)  # nothing of the cluster is left, not even its stuck sentinel
+
+
+def test_tasks_a_killed_cluster_had_taken_are_delivered_again_within_the_retry_bound(
+    tenant: models.Tenant, worker_env: dict[str, str], settings: Any
+) -> None:
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    fake = SlowOpenAI()
+    with fake:
+        fake.delay = 30
+        env = {**worker_env, "KB_EMBEDDING_PROVIDER": "openai", "KB_EMBEDDING_MODEL": "text-embedding-3-small",
+               "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key, "KB_OPENAI_MAX_RETRIES": "0",
+               "KB_TASK_RETRY_SECONDS": "20"}
+        first = Worker(env).start()
+        try:
+            docs = [_upload(tenant, f"Saturday {i} to 12.", f"n{i}.txt") for i in range(4)]
+            wait_for(lambda: fake.started >= 1, timeout=60)
+            # The pusher has taken the next task too (it waits in the cluster's own queue).
+            wait_for(lambda: OrmQ.objects.filter(lock__gt=timezone.now()).count() >= 2, timeout=30)
+            first.kill(signal.SIGKILL)
+        finally:
+            first.kill()
+        taken = OrmQ.objects.filter(lock__gt=timezone.now()).count()
+        assert taken >= 2  # locked by the dead cluster: nobody else may take them until the lock runs out
+        settings.KB_INGEST_STALE_SECONDS = 2
+        wait_for(lambda: ingestion.reap_stale_jobs()["requeued"] == 1, timeout=30, interval=0.5)
+        fake.delay = 0
+        started = time.monotonic()
+        second = Worker(env).start()
+        try:
+            wait_for(lambda: all(_status(d) in ("ready", "failed") for d in docs), timeout=90)
+        finally:
+            second.kill()
+    assert [d.status for d in docs] == ["ready"] * 4
+    assert time.monotonic() - started < 60  # not the ten minutes a long lock would take
