@@ -160,8 +160,8 @@ STEPS: tuple[tuple[str, Step], ...] = (
 )
 
 
-def run_steps(work: Work, steps: tuple[tuple[str, Step], ...] = STEPS) -> None:
+def run_steps(work: Work) -> None:
     """Run the steps in order, timing each under its stage name."""
-    for stage, step in steps:
+    for stage, step in STEPS:
         with work.stats.stage(stage):
             step(work)

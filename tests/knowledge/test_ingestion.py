@@ -452,7 +452,7 @@ def test_reaper_resends_a_long_queued_job_whose_task_is_in_no_queue_once(
     assert [m.name() for m in OrmQ.objects.all()] == [f"ingest-job-{job.pk}"]
     job.refresh_from_db()
     assert job.status == "queued" and job.updated_at > timezone.now() - dt.timedelta(minutes=1)
-    assert job.queued_at < timezone.now() - dt.timedelta(minutes=4)  # health still sees the wait
+    assert job.queued_at is not None and job.queued_at < timezone.now() - dt.timedelta(minutes=4)  # health still sees the wait
     _wait_since(job, 5)
     assert ingestion.reap_stale_jobs()["resent"] == 0  # its task is in the queue now
     assert OrmQ.objects.count() == 1
@@ -475,3 +475,24 @@ def test_reaper_resends_only_the_jobs_whose_task_is_in_no_queue(tenant: Any, set
     )
     recent.refresh_from_db()
     assert recent.status == "queued"  # queued a moment ago: its task may be on its way
+
+
+def test_a_neutralise_step_plugs_in_without_touching_the_other_steps(
+    tenant: Any, run_jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def neutralise(work: pipeline.Work) -> None:  # what the PII neutraliser will do
+        for section in work.sections:
+            section.text = section.text.replace("555-0100", "<PHONE>")
+        work.stats.counts["neutralised"] = 1
+
+    steps = dict(pipeline.STEPS)
+    assert list(steps) == ["read", "extract", "neutralise", "chunk", "embed"]
+    monkeypatch.setattr(pipeline, "STEPS", tuple({**steps, "neutralise": neutralise}.items()))
+    doc = _upload(tenant, "# Contact\n\nCall Dr. Reyes on 555-0100 after 9.")
+    run_jobs()
+    doc.refresh_from_db()
+    assert doc.status == "ready"
+    texts = list(models.Chunk.objects.filter(document=doc).values_list("text", flat=True))
+    assert texts and all("555-0100" not in t for t in texts) and any("<PHONE>" in t for t in texts)
+    job = doc.jobs.get()
+    assert job.stats["neutralised"] == 1 and "neutralise" in job.stats["timings_ms"]
