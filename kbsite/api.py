@@ -17,6 +17,8 @@ from kbsite.middleware import ERROR_CODES
 
 logger = logging.getLogger(__name__)
 
+logger = logging.getLogger(__name__)
+
 api = NinjaAPI(
     title="Tenant knowledge base",
     version="1",
@@ -95,7 +97,16 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 @api.get("/health", tags=["Operations"], auth=None)
 def health(request: HttpRequest) -> HttpResponse:
-    from knowledge import checks
+    """``ok`` | ``degraded`` | ``stalled`` (503) | database down (503).
+
+    The worker is judged by progress on the job rows (``knowledge.ingestion.liveness``), not
+    by its process heartbeat. A health check also reaps stale jobs when no reaper has run for
+    three reaper intervals (at most one web process at a time), so a stalled cluster's jobs
+    are taken back even where nothing else reaps.
+    """
+    from django.conf import settings
+
+    from knowledge import checks, ingestion, taskruns
 
     body: dict = {"status": "ok"}
     status = 200
@@ -108,8 +119,21 @@ def health(request: HttpRequest) -> HttpResponse:
     except Exception as exc:  # health must answer, whatever is broken
         body["status"] = "degraded"
         body["database"] = {"ok": False, "error": type(exc).__name__}
+        body["worker"] = checks.worker_heartbeat()
+        return api.create_response(request, body, status=503)
+    worker = checks.worker_heartbeat()
+    try:
+        ingestion.reap_if_due(runner="web", max_age_seconds=settings.KB_REAPER_INTERVAL_SECONDS * 3)
+    except Exception:  # reaping is a courtesy here; liveness below still tells the truth
+        logger.warning("health: opportunistic reaping failed", exc_info=True)
+    live = ingestion.worker_liveness()
+    body["worker"] = {**worker, **live.as_json()}
+    body["tasks"] = taskruns.recent()
+    if live.status == ingestion.liveness.STALLED:
+        body["status"] = "stalled"
         status = 503
-    body["worker"] = checks.worker_heartbeat()
+    elif live.status == ingestion.liveness.DEGRADED:
+        body["status"] = "degraded"
     return api.create_response(request, body, status=status)
 
 

@@ -168,6 +168,14 @@ KB_INGEST_MAX_ATTEMPTS = envint("KB_INGEST_MAX_ATTEMPTS", 3, minimum=1)
 KB_INGEST_TIMEOUT = envint("KB_INGEST_TIMEOUT", 900, minimum=10)
 KB_INGEST_HEARTBEAT_SECONDS = envint("KB_INGEST_HEARTBEAT_SECONDS", 10, minimum=1)
 KB_INGEST_STALE_SECONDS = envint("KB_INGEST_STALE_SECONDS", 120, minimum=2)
+# Worker liveness (knowledge/ingestion/liveness.py, README "Keeping the worker alive").
+KB_INGEST_LOST_SECONDS = envint("KB_INGEST_LOST_SECONDS", 60, minimum=1)
+KB_WORKER_DEGRADED_SECONDS = envint("KB_WORKER_DEGRADED_SECONDS", 120, minimum=1)
+KB_WORKER_STALLED_SECONDS = envint("KB_WORKER_STALLED_SECONDS", 300, minimum=1)
+KB_WORKER_STOP_SECONDS = envint("KB_WORKER_STOP_SECONDS", 15, minimum=1)
+KB_REAPER_INTERVAL_SECONDS = envint("KB_REAPER_INTERVAL_SECONDS", 30, minimum=1)
+KB_TASK_RETRY_SECONDS = envint("KB_TASK_RETRY_SECONDS", 90, minimum=5)
+KB_TASK_RUN_RETENTION_DAYS = envint("KB_TASK_RUN_RETENTION_DAYS", 7, minimum=1)
 KB_AUDIT_RETENTION_DAYS = envint("KB_AUDIT_RETENTION_DAYS", 90, minimum=1)
 KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
 # Run the vector and lexical legs at once on two database connections (see knowledge/retrieval.py).
@@ -201,14 +209,17 @@ KB_LOGIN_WINDOW_MINUTES = envint("KB_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 # X-Forwarded-For (that many hops from the right). 0: REMOTE_ADDR.
 KB_PROXY_COUNT = envint("KB_PROXY_COUNT", 0, minimum=0, maximum=10)
 
-# django-q2: ORM broker on the same Postgres. `retry` must exceed `timeout` so a task that
-# is still running is never handed to a second worker.
+# django-q2: ORM broker on the same Postgres. `retry` is how soon a task taken by a pusher
+# or cluster that died is delivered again, so it is short; a task still running then is
+# delivered twice, and the second delivery finds its job claimed and returns at once.
+# Ingest tasks carry their own time limit (KB_INGEST_TIMEOUT); `timeout` is the
+# housekeeping tasks' (and is not above `retry`, as django-q2 wants).
 Q_CLUSTER: dict[str, Any] = {
     "name": "kb",
     "orm": "default",
     "workers": KB_WORKERS,
-    "timeout": KB_INGEST_TIMEOUT,
-    "retry": KB_INGEST_TIMEOUT + 60,
+    "timeout": KB_TASK_RETRY_SECONDS,
+    "retry": KB_TASK_RETRY_SECONDS,
     "max_attempts": 1,
     "ack_failures": True,
     "catch_up": False,

@@ -192,6 +192,8 @@ class IngestJob(models.Model):
     embed_only_missing = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
+    # When the job last entered the queue (created or put back): the age health reports.
+    queued_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -207,6 +209,7 @@ class IngestJob(models.Model):
         indexes = [
             models.Index(fields=["tenant", "status"], name="job_tenant_status"),
             models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
+            models.Index(fields=["status", "queued_at"], name="job_status_queued"),
         ]
 
     def __str__(self) -> str:
@@ -249,3 +252,31 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.document_id}#{self.chunk_index}"
+
+
+class TaskRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    OK = "ok", "OK"
+    FAILED = "failed", "Failed"
+
+
+class TaskRun(models.Model):
+    """One run of a background task (the reaper, the audit purge, …): what it did, and where.
+
+    Not tenant data: a task runs for every tenant at once.
+    """
+
+    name = models.CharField(max_length=64)
+    runner = models.CharField(max_length=64, blank=True, help_text="Where it ran: cluster, kb_serve, kb_reap, web")
+    status = models.CharField(max_length=16, choices=TaskRunStatus.choices, default=TaskRunStatus.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["name", "-started_at"], name="taskrun_name_started")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.started_at:%Y-%m-%d %H:%M:%S} ({self.status})"

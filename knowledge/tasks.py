@@ -10,4 +10,4 @@ def ingest_job(job_id: int) -> str:
 
 
 def reap_stale_jobs() -> dict[str, int]:
-    return ingestion.reap_stale_jobs()
+    return ingestion.reap_stale_jobs(runner="cluster")

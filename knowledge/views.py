@@ -226,6 +226,7 @@ def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
         "rows": [job_row(j) for j in page.object_list],
         "filters": filters,
         "worker": checks.worker_heartbeat(),
+        "liveness": ingestion.worker_liveness(tenant=kb.tenant),
         "in_flight": bool(counts.get(models.JobStatus.QUEUED) or counts.get(models.JobStatus.RUNNING)),
     }
     return render_page(request, kb, "kb/jobs.html", context, section="jobs")

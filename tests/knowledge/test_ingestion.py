@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from knowledge import ingestion, models, services
+from knowledge.ingestion import pipeline
 
 pytestmark = pytest.mark.django_db
 
@@ -441,7 +442,7 @@ def test_a_database_outage_is_retried_not_a_permanent_failure(
     def unreachable(document: models.Document) -> bytes:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(ingestion, "_read_source", unreachable)
+    monkeypatch.setattr(pipeline, "read_source", unreachable)
     assert ingestion.run_job(job_id=job.pk) == "queued"
     job.refresh_from_db()
     assert job.status == "queued" and job.attempts == 1
@@ -459,7 +460,7 @@ def test_an_unexpected_error_fails_the_job_without_promising_a_notification(
     def broken(document: models.Document) -> bytes:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ingestion, "_read_source", broken)
+    monkeypatch.setattr(pipeline, "read_source", broken)
     assert ingestion.run_job(job_id=job.pk) == "failed"
     job.refresh_from_db()
     assert "RuntimeError" in job.error and "notified" not in job.error
@@ -471,35 +472,67 @@ def test_an_unexpected_error_fails_the_job_without_promising_a_notification(
 # --- reaper: lost tasks ------------------------------------------------------------------
 
 
-def test_reaper_resends_a_long_queued_job_once_when_the_broker_queue_is_empty(
+def _wait_since(job: models.IngestJob, minutes: float) -> dt.datetime:
+    long_ago = timezone.now() - dt.timedelta(minutes=minutes)
+    models.IngestJob.objects.filter(pk=job.pk).update(queued_at=long_ago, updated_at=long_ago)
+    return long_ago
+
+
+def test_reaper_resends_a_long_queued_job_whose_task_is_in_no_queue_once(
     tenant: Any, settings: Any
 ) -> None:
     from django_q.models import OrmQ
 
-    settings.KB_INGEST_STALE_SECONDS = 5
+    settings.KB_INGEST_LOST_SECONDS = 60
     OrmQ.objects.all().delete()
-    doc = _upload(tenant, "Saturday 9 to 12.")
+    doc = _upload(tenant, "Saturday 9 to 12.")  # its task is never sent: no commit in this test
     job = doc.jobs.get()
-    models.IngestJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - dt.timedelta(minutes=5))
+    _wait_since(job, 5)
     assert ingestion.reap_stale_jobs()["resent"] == 1
-    assert OrmQ.objects.count() == 1
+    assert [m.name() for m in OrmQ.objects.all()] == [f"ingest-job-{job.pk}"]
     job.refresh_from_db()
     assert job.status == "queued" and job.updated_at > timezone.now() - dt.timedelta(minutes=1)
-    assert ingestion.reap_stale_jobs()["resent"] == 0
+    assert job.queued_at is not None and job.queued_at < timezone.now() - dt.timedelta(minutes=4)  # health still sees the wait
+    _wait_since(job, 5)
+    assert ingestion.reap_stale_jobs()["resent"] == 0  # its task is in the queue now
     assert OrmQ.objects.count() == 1
 
 
-def test_reaper_does_not_resend_while_the_broker_queue_holds_tasks(tenant: Any, settings: Any) -> None:
+def test_reaper_resends_only_the_jobs_whose_task_is_in_no_queue(tenant: Any, settings: Any) -> None:
     from django_q.models import OrmQ
 
-    settings.KB_INGEST_STALE_SECONDS = 5
+    settings.KB_INGEST_LOST_SECONDS = 60
     OrmQ.objects.all().delete()
-    waiting = _upload(tenant, "Saturday 9 to 12.").jobs.get()
+    lost = _upload(tenant, "Saturday 9 to 12.").jobs.get()
     behind = _upload(tenant, "Parking is free.", "p.txt").jobs.get()
-    long_ago = timezone.now() - dt.timedelta(minutes=5)
-    models.IngestJob.objects.filter(pk=waiting.pk).update(updated_at=long_ago)
-    ingestion.enqueue(job_id=behind.pk)  # a backlog: the waiting job may just be behind it
-    assert ingestion.reap_stale_jobs()["resent"] == 0
-    assert OrmQ.objects.count() == 1
-    waiting.refresh_from_db()
-    assert waiting.updated_at == long_ago
+    recent = _upload(tenant, "Closed on Sundays.", "s.txt").jobs.get()
+    _wait_since(lost, 5)
+    _wait_since(behind, 5)
+    ingestion.enqueue(job_id=behind.pk)  # waiting behind a backlog (or taken by a pusher)
+    assert ingestion.reap_stale_jobs()["resent"] == 1
+    assert sorted(m.name() for m in OrmQ.objects.all()) == sorted(
+        [f"ingest-job-{lost.pk}", f"ingest-job-{behind.pk}"]
+    )
+    recent.refresh_from_db()
+    assert recent.status == "queued"  # queued a moment ago: its task may be on its way
+
+
+def test_a_neutralise_step_plugs_in_without_touching_the_other_steps(
+    tenant: Any, run_jobs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def neutralise(work: pipeline.Work) -> None:  # what the PII neutraliser will do
+        for section in work.sections:
+            section.text = section.text.replace("555-0100", "<PHONE>")
+        work.stats.counts["neutralised"] = 1
+
+    steps = dict(pipeline.STEPS)
+    assert list(steps) == ["read", "extract", "neutralise", "chunk", "embed"]
+    monkeypatch.setattr(pipeline, "STEPS", tuple({**steps, "neutralise": neutralise}.items()))
+    doc = _upload(tenant, "# Contact\n\nCall Dr. Reyes on 555-0100 after 9.")
+    run_jobs()
+    doc.refresh_from_db()
+    assert doc.status == "ready"
+    texts = list(models.Chunk.objects.filter(document=doc).values_list("text", flat=True))
+    assert texts and all("555-0100" not in t for t in texts) and any("<PHONE>" in t for t in texts)
+    job = doc.jobs.get()
+    assert job.stats["neutralised"] == 1 and "neutralise" in job.stats["timings_ms"]

@@ -118,6 +118,12 @@ def test_kb_serve_runs_web_and_worker_with_the_demo_tenant_and_stops_cleanly(
         assert _get(f"{base}/static/kb/kb.css")[0] == 200
         assert _get(f"{base}/accounts/login/")[0] == 200
         assert _get(f"{base}/api/v1/retrieve", key="kb_wrong_key", body={"query": "x"})[0] == 401
+        # The supervisor reaps on its own timer, outside the cluster it watches.
+        with psycopg.connect(serve_db) as conn:
+            runners = {r[0] for r in conn.execute("SELECT runner FROM knowledge_taskrun WHERE name = 'ingest-reaper'")}
+        assert "kb_serve" in runners
+        health = json.loads(_get(f"{base}/api/v1/health")[1])
+        assert health["worker"]["liveness"] == "ok" and health["worker"]["queued_jobs"] == 0
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

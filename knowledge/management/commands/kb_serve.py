@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from kbsite import embedded_pg
+from knowledge import supervisor
 
 
 class Command(BaseCommand):
@@ -57,28 +58,30 @@ class Command(BaseCommand):
                 "--threads", "4", "--timeout", "120", "--graceful-timeout", "15",
                 "--access-logfile", "-",
             ]
-        procs = [
-            subprocess.Popen([*manage, "qcluster"], env=env, start_new_session=True),
-            subprocess.Popen(web, env=env, start_new_session=True, cwd=str(settings.BASE_DIR)),
-        ]
+        # The worker cluster runs under a supervisor that reaps stale jobs on a timer and
+        # restarts the cluster when it stops making progress (knowledge/supervisor.py).
+        cluster = supervisor.ClusterSupervisor(
+            command=[*manage, "qcluster"], env=env, runner="kb_serve", cwd=str(settings.BASE_DIR)
+        )
+        cluster.start()
+        web_proc = subprocess.Popen(web, env=env, start_new_session=True, cwd=str(settings.BASE_DIR))
+
         def stop_on_sigterm(signum: int, frame: Any) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop_on_sigterm)
         try:
-            while all(p.poll() is None for p in procs):
+            while web_proc.poll() is None:
+                cluster.tick()
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)  # each process's own graceful stop
-            for p in procs:
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stop short
+            # Each stops gracefully on SIGTERM or is killed, with its process group, after
+            # KB_WORKER_STOP_SECONDS: a stuck cluster cannot hold the stop up.
+            procs = [web_proc] + ([cluster.proc] if cluster.proc is not None else [])
+            supervisor.stop_process_groups(procs, within=settings.KB_WORKER_STOP_SECONDS)
             if started_db:
                 from django.db import connections
 
