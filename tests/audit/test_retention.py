@@ -60,6 +60,16 @@ def test_scheduled_task_uses_the_setting(settings: Any, aged: dict[str, RecallAu
     assert not RecallAudit.objects.filter(pk=aged["old"].pk).exists()
 
 
+def test_the_scheduled_purge_leaves_a_task_run_with_what_it_did(settings: Any, aged: dict[str, RecallAudit]) -> None:
+    from knowledge.models import TaskRun
+
+    settings.KB_AUDIT_RETENTION_DAYS = 35
+    tasks.purge_old_recalls()
+    run = TaskRun.objects.filter(name="audit-purge").latest("started_at")
+    assert run.status == "ok" and run.finished_at is not None
+    assert run.counts == {"deleted": 1}
+
+
 def test_management_command_purges_with_days_option(aged: dict[str, RecallAudit]) -> None:
     out = io.StringIO()
     call_command("kb_audit_purge", "--days", "1", stdout=out)
