@@ -59,3 +59,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
     if seconds != seconds:  # NaN
         return DEFAULT_RETRY_AFTER
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class AccessDenied(ProviderError):
+    """403: the account may not read this (e.g. admin consent missing for Teams messages)."""
+
+
+class ItemTooLarge(ProviderError):
+    """A download exceeded the size limit: recorded on the run for that item, not fatal."""
