@@ -248,5 +248,8 @@ LOGGING = {
         "pgserver": {"level": "WARNING"},
         # pypdf warns per page about fonts and malformed objects; the job records real failures.
         "pypdf": {"level": "ERROR"},
+        # httpx logs every request URL at INFO: pre-authenticated download URLs and ClickUp's
+        # token call carry credentials in theirs.
+        "httpx": {"level": "WARNING"},
     },
 }

@@ -94,6 +94,9 @@ def _raise_for_error(response: httpx.Response) -> None:
             retry_after=errors.parse_retry_after(response.headers.get("Retry-After")),
             status=status,
         )
+    if code == "invalid_client":
+        # Our client id or secret is wrong (Entra answers 401): an operator's problem, not the user's.
+        raise TokenEndpointError(f"token endpoint error {status}: invalid_client", status=status, code=code)
     if code in REAUTH_ERRORS or status == 401 or code.startswith("OAUTH_"):
         raise TokenRefused(description or f"token refused ({code or status})", status=status, code=code or str(status))
     raise TokenEndpointError(

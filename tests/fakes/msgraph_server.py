@@ -48,6 +48,7 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     status: int = 0
+    form: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -427,6 +428,7 @@ class FakeMicrosoft:
                     answer = self._authorize(query)
                 elif action == "token" and method == "POST":
                     form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
+                    record.form = form
                     answer = self._token(form)
                 else:
                     answer = _oauth_error(404, "not_found", "AADSTS90000: unknown endpoint")
