@@ -92,3 +92,15 @@ def test_token_row_is_not_registered_in_the_admin() -> None:
     from django.contrib import admin
 
     assert models.ConnectionToken not in admin.site._registry
+
+
+def test_system_check_reports_a_bad_token_key_and_a_bad_public_url(settings: Any) -> None:
+    from connections import checks
+
+    settings.KB_TOKEN_KEYS = [NEW_KEY, "nope"]
+    settings.KB_PUBLIC_URL = "kb.example"
+    ids = {m.id for m in checks.check_connection_settings()}
+    assert ids == {"connections.E001", "connections.E002"}
+    settings.KB_TOKEN_KEYS = [NEW_KEY]
+    settings.KB_PUBLIC_URL = "https://kb.example"
+    assert checks.check_connection_settings() == []
