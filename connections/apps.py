@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ConnectionsConfig(AppConfig):
     name = "connections"
     verbose_name = "Connected accounts"
+
+    def ready(self) -> None:
+        from connections import checks  # noqa: F401  (registers system checks)

@@ -184,6 +184,47 @@ KB_WORKERS = envint("KB_WORKERS", 2, minimum=1)
 # gunicorn worker processes started by `manage.py kb_serve` (4 threads each).
 KB_WEB_WORKERS = envint("KB_WEB_WORKERS", 2, minimum=1)
 
+# --- Connected accounts (DESIGN §9) ------------------------------------------------------
+# Every provider URL is a setting, so the real clients run unchanged against local servers
+# speaking the providers' wire formats (tests, sandbox). A provider is offered only when its
+# client id is set (or KB_SANDBOX_PROVIDERS is on).
+KB_PUBLIC_URL = envstr("KB_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+KB_MS_CLIENT_ID = envstr("KB_MS_CLIENT_ID", "")
+KB_MS_CLIENT_SECRET = envstr("KB_MS_CLIENT_SECRET", "")
+KB_MS_AUTHORITY = envstr("KB_MS_AUTHORITY", "https://login.microsoftonline.com/common").rstrip("/")
+KB_MS_GRAPH_URL = envstr("KB_MS_GRAPH_URL", "https://graph.microsoft.com/v1.0").rstrip("/")
+KB_GOOGLE_CLIENT_ID = envstr("KB_GOOGLE_CLIENT_ID", "")
+KB_GOOGLE_CLIENT_SECRET = envstr("KB_GOOGLE_CLIENT_SECRET", "")
+KB_GOOGLE_AUTH_URL = envstr("KB_GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth")
+KB_GOOGLE_TOKEN_URL = envstr("KB_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")
+KB_GOOGLE_REVOKE_URL = envstr("KB_GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke")
+KB_GOOGLE_DRIVE_URL = envstr("KB_GOOGLE_DRIVE_URL", "https://www.googleapis.com/drive/v3").rstrip("/")
+KB_GOOGLE_GMAIL_URL = envstr("KB_GOOGLE_GMAIL_URL", "https://gmail.googleapis.com/gmail/v1").rstrip("/")
+KB_CLICKUP_CLIENT_ID = envstr("KB_CLICKUP_CLIENT_ID", "")
+KB_CLICKUP_CLIENT_SECRET = envstr("KB_CLICKUP_CLIENT_SECRET", "")
+KB_CLICKUP_AUTH_URL = envstr("KB_CLICKUP_AUTH_URL", "https://app.clickup.com/api")
+KB_CLICKUP_API_URL = envstr("KB_CLICKUP_API_URL", "https://api.clickup.com/api/v2").rstrip("/")
+# Fernet keys (url-safe base64 of 32 bytes), comma-separated, newest first. Development
+# default: one generated and kept under KB_DATA_DIR, like the secret key.
+KB_TOKEN_KEYS = [k.strip() for k in envstr("KB_TOKEN_KEYS", "").split(",") if k.strip()]
+if not KB_TOKEN_KEYS:
+    KB_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    _token_key_file = KB_DATA_DIR / "token_key"
+    if not _token_key_file.exists():
+        import base64 as _base64
+        import secrets as _secrets
+
+        _token_key_file.write_text(_base64.urlsafe_b64encode(_secrets.token_bytes(32)).decode())
+        _token_key_file.chmod(0o600)
+    KB_TOKEN_KEYS = [_token_key_file.read_text().strip()]
+KB_SYNC_INTERVAL_MINUTES = envint("KB_SYNC_INTERVAL_MINUTES", 15, minimum=1)
+KB_MAIL_WINDOW_DAYS = envint("KB_MAIL_WINDOW_DAYS", 90, minimum=1)
+KB_CONNECTION_MAX_ITEMS = envint("KB_CONNECTION_MAX_ITEMS", 20_000, minimum=1)
+KB_SANDBOX_PROVIDERS = envbool("KB_SANDBOX_PROVIDERS", False)
+# Cleaned mail/message bodies are cut at this length for the `body` tier.
+KB_MAIL_BODY_MAX_CHARS = envint("KB_MAIL_BODY_MAX_CHARS", 20_000, minimum=500)
+KB_PROVIDER_TIMEOUT = envint("KB_PROVIDER_TIMEOUT", 30, minimum=1)
+
 # The worker's cluster stats must be visible to the web process (health endpoint), so
 # django-q2 keeps them in a database cache table rather than per-process memory.
 # Failed-login counts (kbsite/login.py) share that table, under their own key prefix. The
@@ -239,5 +280,8 @@ LOGGING = {
         "pgserver": {"level": "WARNING"},
         # pypdf warns per page about fonts and malformed objects; the job records real failures.
         "pypdf": {"level": "ERROR"},
+        # httpx logs every request URL at INFO: pre-authenticated download URLs and ClickUp's
+        # token call carry credentials in theirs.
+        "httpx": {"level": "WARNING"},
     },
 }
