@@ -298,3 +298,20 @@ def test_teams_messages_without_admin_consent_are_access_denied(
 def test_an_item_that_is_gone_is_item_gone(ms: FakeMicrosoft, graph: microsoft.GraphClient) -> None:
     with pytest.raises(errors.ItemGone):
         graph.item(drive_id=ms.store.personal_drive_id, item_id="nope")
+
+
+def test_deleting_a_folder_reports_a_tombstone_for_it_and_everything_under_it(
+    ms: FakeMicrosoft, graph: microsoft.GraphClient
+) -> None:
+    store = ms.store
+    drive = store.personal_drive_id
+    folder = store.folder_add(drive_id=drive, name="Old")
+    sub = store.folder_add(drive_id=drive, parent_id=folder, name="Older")
+    files = {store.file_add(drive_id=drive, parent_id=p, name=f"{p}.txt", content=b"x") for p in (folder, sub)}
+    keep = store.file_add(drive_id=drive, name="keep.txt", content=b"k")
+    _, link = _drain(graph.drive_delta(drive_id=drive))
+    store.item_delete(folder)
+    changed, _ = _drain(graph.drive_delta(drive_id=drive, link=link))
+    assert {i.id for i in changed} == {folder, sub, *files}
+    assert all(i.deleted for i in changed)
+    assert [i.id for i in graph.children(drive_id=drive)] == [keep]

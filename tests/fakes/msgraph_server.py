@@ -346,8 +346,8 @@ class FakeMicrosoft:
             )
         if m := re.fullmatch(r"/drives/([^/]+)/(?:root|items/([^/]+))/children", path):
             parent = m[2] or store.drives.get(m[1], {}).get("root_id")
-            children = [store.drive_item_json(i, base_url=self.base_url) for i in store.items.values()
-                        if i.parent_id == parent and not i.deleted]
+            children = [store.drive_item_json(store.items[i], base_url=self.base_url)
+                        for i in sorted(store.children_of.get(parent or "", ()))]
             return self._enumerate(children, final_seq=None, page_size=top or 200, link_base=f"{base}{path}")
         if m := re.fullmatch(r"/drives/([^/]+)/items/([^/]+)(/content)?", path):
             item = store.items.get(m[2])

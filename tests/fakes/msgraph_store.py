@@ -47,6 +47,12 @@ class DriveItem:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     modified: datetime = field(default_factory=lambda: datetime.now(UTC))
     deleted: bool = False
+    _hash: tuple[int, str] | None = None  # (version, quickXorHash): computed once per content
+
+    def content_hash(self) -> str:
+        if self._hash is None or self._hash[0] != self.version:
+            self._hash = (self.version, quick_xor_hash(self.content))
+        return self._hash[1]
 
 
 @dataclass
@@ -107,6 +113,7 @@ class GraphStore:
         self.channels: dict[tuple[str, str], dict[str, Any]] = {}
         self.channel_messages: dict[str, ChannelMessage] = {}
         self.streams: dict[str, Stream] = {}
+        self.children_of: dict[str, set[str]] = {}  # parent id -> live child ids
         self.personal_drive_id = self.drive_add(name="OneDrive", drive_type="business")
         for name in ("Inbox", "Sent Items", "Archive"):
             self.mail_folder_add(name=name)
@@ -166,6 +173,7 @@ class GraphStore:
         )
         item.guid = hashlib.md5(item.id.encode(), usedforsecurity=False).hexdigest().upper()
         self.items[item.id] = item
+        self.children_of.setdefault(parent, set()).add(item.id)
         self._stamp(drive_id, item.id)
         return item.id
 
@@ -182,19 +190,29 @@ class GraphStore:
 
     def item_rename(self, item_id: str, name: str) -> None:
         item = self.items[item_id]
+        content_hash = item.content_hash()
         item.name, item.version, item.modified = name, item.version + 1, self.tick()
+        item._hash = (item.version, content_hash)
         self._stamp(item.drive_id, item_id)
 
     def item_move(self, item_id: str, parent_id: str) -> None:
         item = self.items[item_id]
+        if item.parent_id is not None:
+            self.children_of.get(item.parent_id, set()).discard(item_id)
+        self.children_of.setdefault(parent_id, set()).add(item_id)
+        # A move changes the eTag but not the content (the hash stays).
+        content_hash = item.content_hash()
         item.parent_id, item.version, item.modified = parent_id, item.version + 1, self.tick()
+        item._hash = (item.version, content_hash)
         self._stamp(item.drive_id, item_id)
 
     def item_delete(self, item_id: str) -> None:
         """Delete an item and, for a folder, everything under it (each gets a tombstone)."""
         item = self.items[item_id]
-        for child in [i for i in self.items.values() if i.parent_id == item_id and not i.deleted]:
-            self.item_delete(child.id)
+        for child_id in sorted(self.children_of.pop(item_id, set())):
+            self.item_delete(child_id)
+        if item.parent_id is not None:
+            self.children_of.get(item.parent_id, set()).discard(item_id)
         item.deleted = True
         self._stamp(item.drive_id, item_id, tombstone=True)
 
@@ -234,7 +252,7 @@ class GraphStore:
         else:
             data["file"] = {
                 "mimeType": _mime(item.name),
-                "hashes": {"quickXorHash": quick_xor_hash(item.content)},
+                "hashes": {"quickXorHash": item.content_hash()},
             }
             if with_download:
                 data["@microsoft.graph.downloadUrl"] = (
@@ -243,7 +261,7 @@ class GraphStore:
         return data
 
     def _child_count(self, item_id: str) -> int:
-        return sum(1 for i in self.items.values() if i.parent_id == item_id and not i.deleted)
+        return len(self.children_of.get(item_id, ()))
 
     # --- mail ------------------------------------------------------------------------------
 
