@@ -41,6 +41,7 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 @api.get("/health", tags=["Operations"], auth=None)
 def health(request: HttpRequest) -> HttpResponse:
     from knowledge import checks
+    from knowledge.retrieval import recording
 
     body: dict = {"status": "ok"}
     status = 200
@@ -55,6 +56,7 @@ def health(request: HttpRequest) -> HttpResponse:
         body["database"] = {"ok": False, "error": type(exc).__name__}
         status = 503
     body["worker"] = checks.worker_heartbeat()
+    body["recall_audit"] = recording.failure_stats()  # failed audit writes, never silent
     return api.create_response(request, body, status=status)
 
 

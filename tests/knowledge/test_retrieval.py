@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from audit.models import RecallAudit
 from knowledge import ingestion, models, querytext, retrieval, services
+from knowledge.retrieval import caches, hybrid
 
 HOURS = """# Office hours
 
@@ -85,11 +85,13 @@ def test_response_has_exactly_the_contract_shape(retrieval_on: Any, brightsmile:
     }
     assert body["tenant"] == "brightsmile"
     assert set(body["policy"]) == {"text", "chunk_ids", "truncated"}
-    assert set(body["knowledge"][0]) == {"chunk_id", "document_id", "document_name", "chunk_index", "text", "score"}
+    assert set(body["knowledge"][0]) == {
+        "chunk_id", "document_id", "document_name", "chunk_index", "text", "score", "relevance",
+    }
     assert set(body["prompt"]) == {"instructions", "context"}
     assert {"embed", "search", "total"} <= set(body["timings_ms"])
     assert "Never take card numbers by phone." in body["prompt"]["instructions"]
-    assert body["prompt"]["context"].count("[1]") == 1 and "[2]" in body["prompt"]["context"]
+    assert body["prompt"]["context"].count('<excerpt n="1"') == 1 and '<excerpt n="2"' in body["prompt"]["context"]
     assert "$115" in body["knowledge"][0]["text"]
 
 
@@ -208,10 +210,13 @@ def test_small_tenant_among_large_ones_still_gets_top_k_from_the_hnsw_index(
     with connection.cursor() as cur:
         # Make the planner take the HNSW index whenever it can, as it would on a big table.
         cur.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
-    config = retrieval.with_config(exact_max_chunks=0, lexical=False)  # force the index path
+    config = retrieval.with_config(exact_max_chunks=0)  # force the index path
+    vector_only = retrieval.probe(lexical=False)
 
     with CaptureQueriesContext(connection) as ctx:
-        result = retrieval.retrieve(tenant=tenant, query="opening hours and parking", top_k=5, config=config)
+        result = retrieval.retrieve(
+            tenant=tenant, query="opening hours and parking", top_k=5, config=config, probe=vector_only
+        )
 
     assert len(result.knowledge) == 5
     assert {h.chunk_id for h in result.knowledge} <= ids_of(tenant)
@@ -221,9 +226,11 @@ def test_small_tenant_among_large_ones_still_gets_top_k_from_the_hnsw_index(
 
     # An index scan that returns fewer rows than the tenant could give is rerun exactly
     # (here the tenant's chunk count says 1,000 while the graph yields its 6 chunks).
-    retrieval._tenant_counts.put(tenant.pk, (1000, time.monotonic() + 60))
+    caches.set_tenant_count(tenant.pk, 1000)
     with CaptureQueriesContext(connection) as ctx:
-        rerun = retrieval.retrieve(tenant=tenant, query="opening hours and parking", top_k=5, config=config)
+        rerun = retrieval.retrieve(
+            tenant=tenant, query="opening hours and parking", top_k=5, config=config, probe=vector_only
+        )
     assert rerun.flags["vector_search"] == "exact"
     assert any("hnsw.iterative_scan" in q["sql"] for q in ctx.captured_queries)
     assert [h.chunk_id for h in rerun.knowledge] == [h.chunk_id for h in result.knowledge]
@@ -316,7 +323,7 @@ def test_parallel_hnsw_leg_that_comes_back_short_is_rerun_exactly(
     retrieval_on.KB_SEARCH_PARALLEL = True
     config = retrieval.with_config(exact_max_chunks=0)  # the HNSW path, whatever the size
     # The tenant's chunk count says 1,000: the index scan's 6 rows are short of that.
-    retrieval._tenant_counts.put(tenant.pk, (1000, time.monotonic() + 60))
+    caches.set_tenant_count(tenant.pk, 1000)
     with CaptureQueriesContext(connection) as ctx:
         result = retrieval.retrieve(tenant=tenant, query="opening hours and parking", top_k=5, config=config)
     assert len(result.knowledge) == 5
@@ -335,13 +342,13 @@ def test_with_every_pool_thread_busy_the_legs_run_on_the_requests_connection(
     parallel = retrieval.retrieve(tenant=tenant, query="open saturdays", top_k=3)
     taken = 0
     for _ in range(retrieval.SEARCH_THREADS):  # a finished leg frees its slot right after
-        taken += retrieval._pool_slots.acquire(timeout=5)
+        taken += hybrid.pool_slots.acquire(timeout=5)
     try:
         with CaptureQueriesContext(connection) as ctx:
             queued = retrieval.retrieve(tenant=tenant, query="open saturdays", top_k=3)
     finally:
         for _ in range(taken):
-            retrieval._pool_slots.release()
+            hybrid.pool_slots.release()
     assert taken == retrieval.SEARCH_THREADS
     assert any("vec AS MATERIALIZED" in q["sql"] for q in ctx.captured_queries)
     assert _answers(queued) == _answers(parallel)
