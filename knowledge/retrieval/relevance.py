@@ -26,12 +26,12 @@ class Calibration(NamedTuple):
 
 # Keyed by the model name (``provider.model``); a hash-N model is matched by its prefix.
 CALIBRATIONS: dict[str, Calibration] = {
-    "all-MiniLM-L6-v2": Calibration(0.30, 0.65),
-    "hash": Calibration(0.10, 0.45),
+    "all-MiniLM-L6-v2": Calibration(0.25, 0.55),
+    "hash": Calibration(0.35, 0.70),  # tests only: word-hashing cosines are noisy
     # Not measurable offline here; text-embedding-3 cosines sit lower than MiniLM's.
     "text-embedding-3-small": Calibration(0.20, 0.55),
 }
-DEFAULT_CALIBRATION = Calibration(0.30, 0.65)
+DEFAULT_CALIBRATION = Calibration(0.25, 0.55)
 
 
 def calibration(model: str) -> Calibration:
