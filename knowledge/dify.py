@@ -28,7 +28,6 @@ reads ``document_id`` into a ``str | None`` field of its citations), ``document_
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
@@ -92,7 +91,7 @@ class RetrievalSetting(BaseModel):
 class RetrievalIn(BaseModel):
     knowledge_id: str = Field(..., min_length=1, max_length=200)
     query: str = Field(..., min_length=1)
-    retrieval_setting: RetrievalSetting = Field(default_factory=RetrievalSetting)
+    retrieval_setting: RetrievalSetting = Field(default_factory=lambda: RetrievalSetting())
     metadata_condition: MetadataCondition | None = None
 
     @model_validator(mode="before")

@@ -32,6 +32,7 @@ from knowledge.retrieval.config import (
     Probe,
     SearchConfig,
     probe,
+    split_config,
     with_config,
 )
 from knowledge.retrieval.entry import RetrievalResult, retrieve, write_audit
@@ -59,6 +60,6 @@ __all__ = [
     "AuditUnavailable", "Hit", "KnowledgeOut", "PolicyBlock", "PolicyOut", "Probe", "QueryVector",
     "RetrievalResult", "RetrieveOut", "SearchConfig", "SearchOutcome", "SqlFilter",
     "build_policy_block", "clear_caches", "close_search_connections", "embed_query", "lexical_leg_sql",
-    "lexical_text", "policy_block", "probe", "query_vector_cache", "retrieve", "search", "tenant_chunk_count",
+    "lexical_text", "policy_block", "probe", "query_vector_cache", "retrieve", "search", "split_config", "tenant_chunk_count",
     "vector_leg_sql", "with_config", "write_audit",
 ]

@@ -59,3 +59,13 @@ def with_config(**changes: Any) -> SearchConfig:
 def probe(**changes: Any) -> Probe:
     """The default probe with ``changes`` (benchmarks and tests)."""
     return replace(DEFAULT_PROBE, **changes)
+
+
+def split_config(**changes: Any) -> tuple[SearchConfig, Probe]:
+    """``(config, probe)`` from one set of changes (benchmarks): each key goes to the
+    dataclass that has it."""
+    probe_fields = set(Probe.__dataclass_fields__)
+    return (
+        with_config(**{k: v for k, v in changes.items() if k not in probe_fields}),
+        probe(**{k: v for k, v in changes.items() if k in probe_fields}),
+    )

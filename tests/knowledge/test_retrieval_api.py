@@ -6,11 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from audit.models import RecallAudit
 from django.db import DatabaseError
 
 from audit import services as audit_services
+from audit.models import RecallAudit
 from knowledge import ingestion, models, services
 from knowledge.retrieval import recording
 from tests.conftest import ApiClient
