@@ -91,7 +91,9 @@ class RetrievalSetting(BaseModel):
 class RetrievalIn(BaseModel):
     knowledge_id: str = Field(..., min_length=1, max_length=200)
     query: str = Field(..., min_length=1)
-    retrieval_setting: RetrievalSetting = Field(default_factory=lambda: RetrievalSetting())
+    retrieval_setting: RetrievalSetting = Field(
+        default_factory=lambda: RetrievalSetting(top_k=DEFAULT_TOP_K, score_threshold=0.0)
+    )
     metadata_condition: MetadataCondition | None = None
 
     @model_validator(mode="before")
