@@ -383,3 +383,20 @@ def test_metadata_filter_runs_inside_the_search_so_a_large_tenant_loses_no_match
         {"name": "document_name", "comparison_operator": "is", "value": "misc.md"}))
 
     assert titles(response) == ["misc.md"]
+
+
+def test_a_metadata_filter_naming_another_tenants_document_finds_nothing(
+    retrieval_on: Any, kb: models.Tenant, other_tenant: models.Tenant,
+    ingest_text: Callable[..., models.Document], retrieve_api: ApiClient,
+) -> None:
+    theirs = ingest_text("# Parking\n\nOther Co parking is free behind the building.", "faq.md", to=other_tenant)
+    for cond in (
+        {"name": "document_id", "comparison_operator": "is", "value": str(theirs.pk)},
+        {"name": "document_id", "comparison_operator": "=", "value": theirs.pk},
+        {"name": "title", "comparison_operator": "contains", "value": "faq"},
+    ):
+        records = retrieve_api.post(URL, dify_body("parking behind the building", top_k=10) | condition(cond)).json()
+        assert all("Other Co" not in r["content"] for r in records["records"])
+        assert {r["metadata"]["document_id"] for r in records["records"]} <= {
+            str(pk) for pk in models.Document.objects.filter(tenant=kb).values_list("pk", flat=True)
+        }
