@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class AuditConfig(AppConfig):
     name = "audit"
     verbose_name = "Recall audit"
+
+    def ready(self) -> None:
+        # knowledge never imports audit (DESIGN §2): it offers a hook, this app fills it.
+        from audit import services
+        from knowledge.retrieval import recording
+
+        recording.register(recording.Recorder(reserve_id=services.recall_reserve_id, write=services.recall_record))

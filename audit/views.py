@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -15,7 +14,7 @@ from knowledge import auth, retrieval
 
 AUDITS_PER_PAGE = 25
 # Older rows may lack some keys; the templates see every key, None when unknown.
-HIT_DEFAULTS: dict[str, Any] = dict.fromkeys(field.name for field in dataclasses.fields(retrieval.Hit))
+HIT_DEFAULTS: dict[str, Any] = dict.fromkeys(retrieval.Hit.model_fields)
 
 
 @pages.tenant_view(action=auth.Action.READ_AUDIT)

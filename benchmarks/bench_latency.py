@@ -325,10 +325,11 @@ def vector_modes(tenants: list[Any], rng: random.Random, n: int = 40) -> list[li
         for vec in qs:
             found = {}
             for mode in ("exact", "hnsw"):
-                cfg = retrieval.with_config(lexical=False, force_mode=mode, candidates=40)
+                cfg, probe = retrieval.split_config(lexical=False, vector_mode=mode, candidates=40)
                 with transaction.atomic():
                     t = time.perf_counter()
-                    res = retrieval.search(tenant_id=tenant.pk, query="x", vector=vec, model=MODEL_KEY, top_k=10, config=cfg)
+                    res = retrieval.search(tenant_id=tenant.pk, query="x", vector=vec, model=MODEL_KEY, top_k=10,
+                                           config=cfg, probe=probe)
                     times[mode].append((time.perf_counter() - t) * 1000)
                 found[mode] = [h.chunk_id for h in res.hits]
             recalls.append(len(set(found["hnsw"]) & set(found["exact"])) / max(1, len(found["exact"])))

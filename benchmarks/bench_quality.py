@@ -90,8 +90,8 @@ def leg_lists(tenant: Any, qids: list[str], texts: dict[str, str], qvecs: Any, q
 
     from knowledge import retrieval
 
-    cfg = retrieval.with_config(**{**config, "vector": leg == "vector", "lexical": leg == "lexical",
-                                   "candidates": depth, "normalize_query": False})
+    cfg, probe = retrieval.split_config(**{**config, "vector": leg == "vector", "lexical": leg == "lexical",
+                                           "candidates": depth})
     out: dict[str, list[str]] = {}
 
     def run() -> None:
@@ -101,7 +101,7 @@ def leg_lists(tenant: Any, qids: list[str], texts: dict[str, str], qvecs: Any, q
             vec = [float(x) for x in qvecs[qindex[qid]]] if leg == "vector" else None
             with transaction.atomic():
                 res = retrieval.search(tenant_id=tenant.pk, query=texts[qid], vector=vec, model=MODEL_KEY,
-                                       top_k=depth, config=cfg)
+                                       top_k=depth, config=cfg, probe=probe)
             out[qid] = [h.document_name for h in res.hits]
 
     common.with_db_retry(run)
@@ -114,7 +114,7 @@ def hybrid_via_sql(tenant: Any, qids: list[str], texts: dict[str, str], qvecs: A
 
     from knowledge import retrieval
 
-    cfg = retrieval.with_config(**{**config, "normalize_query": False})
+    cfg = retrieval.with_config(**config)
     out: dict[str, list[str]] = {}
     started = time.perf_counter()
 
@@ -365,7 +365,7 @@ def devset(report: list[str], tuned: dict[str, Any] | None) -> dict[str, Any]:
     configs = {
         "vector only": {"lexical": False},
         "lexical only (BM25, OR)": {"vector": False},
-        "lexical only (AND of all words)": {"vector": False, "lexical_mode": "and"},
+        "lexical only (AND of all words)": {"vector": False, "lexical_all_terms": True},
         "**hybrid, production default**": {},
         "hybrid, naive RRF (k=60)": {"rrf_k": 60.0},
     }
@@ -376,16 +376,16 @@ def devset(report: list[str], tuned: dict[str, Any] | None) -> dict[str, Any]:
     detail: dict[str, Any] = {}
     for normalise in (False, True):
         for name, cfg in configs.items():
-            config = retrieval.with_config(**cfg)
+            config, probe = retrieval.split_config(**cfg)
             hits: dict[str, list[int]] = {s: [] for s in styles}
             reciprocal: list[float] = []
             misses = []
             for q in questions:
                 text = querytext.normalize(q["query"]) if normalise else q["query"]
-                vector = provider.embed_query(text) if config.vector and text else None
+                vector = provider.embed_query(text) if probe.vector and text else None
                 with transaction.atomic():
                     res = retrieval.search(tenant_id=tenant.pk, query=text, vector=vector, model=MODEL_KEY,
-                                           top_k=10, config=config)
+                                           top_k=10, config=config, probe=probe)
                 ranks = [i for i, h in enumerate(res.hits, start=1) if any(_norm(e) in _norm(h.text) for e in q["expect"])]
                 ok = bool(ranks) and ranks[0] <= 3
                 reciprocal.append(1 / ranks[0] if ranks else 0.0)

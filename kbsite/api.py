@@ -107,6 +107,7 @@ def health(request: HttpRequest) -> HttpResponse:
     from django.conf import settings
 
     from knowledge import checks, ingestion, taskruns
+    from knowledge.retrieval import recording
 
     body: dict = {"status": "ok"}
     status = 200
@@ -129,6 +130,7 @@ def health(request: HttpRequest) -> HttpResponse:
     live = ingestion.worker_liveness()
     body["worker"] = {**worker, **live.as_json()}
     body["tasks"] = taskruns.recent()
+    body["recall_audit"] = recording.failure_stats()  # failed audit writes, never silent
     if live.status == ingestion.liveness.STALLED:
         body["status"] = "stalled"
         status = 503

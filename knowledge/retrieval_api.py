@@ -1,29 +1,28 @@
 """Retrieval endpoints: ``POST /api/v1/retrieve`` (DESIGN §5, the voice router's call) and
-``POST /api/v1/dify/retrieval`` (Dify's External Knowledge API). Thin: auth, then
-``knowledge.retrieval.retrieve``.
+``POST /api/v1/dify/retrieval`` (Dify's External Knowledge API). Thin: auth, validation,
+then ``knowledge.retrieval.retrieve``; the Dify request and records live in ``knowledge.dify``.
 
 Both answer with a ``Server-Timing`` header (auth, embed, policy, search, audit — the id
 reservation —, serialize, server in ms) so latency can be attributed from outside the
-process, and write the recall audit row after the response has been sent.
+process, and have the recall audit row written after the response has been sent (a write
+that fails then is counted, see ``knowledge.retrieval.recording``). A call that cannot be
+audited at all fails with 503 before anything is returned.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Any
 
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 from ninja.errors import ValidationError
-from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from pydantic import field_validator
 
-from knowledge import apikeys, auth, dify, models, retrieval, schemas
+from knowledge import apikeys, auth, dify, models, retrieval
 
-logger = logging.getLogger(__name__)
 router = Router(tags=["Retrieval"])
 
 
@@ -38,67 +37,16 @@ class _TimedAuth(auth.TenantAuth):
 retrieve_auth = _TimedAuth(action=auth.Action.RETRIEVE)
 
 
-# --- schemas ----------------------------------------------------------------------------
-
-
 class RetrieveIn(Schema):
     query: str = Field(..., min_length=1, max_length=4000)
     top_k: int = Field(5, ge=1, le=retrieval.MAX_TOP_K)
     session_id: str | None = Field(None, max_length=200)
     caller: str | None = Field(None, max_length=200)
 
-
-class PolicyOut(Schema):
-    text: str
-    chunk_ids: list[int]
-    truncated: bool
-
-
-class PromptOut(Schema):
-    instructions: str
-    context: str
-
-
-class RetrieveOut(Schema):
-    retrieval_enabled: bool
-    tenant: str
-    query: str
-    policy: PolicyOut
-    knowledge: list[schemas.KnowledgeOut]
-    prompt: PromptOut
-    audit_id: int | None
-    embedding_model: str
-    timings_ms: dict[str, float]
-
-
-class DifyRetrievalSetting(BaseModel):
-    top_k: int = Field(5, ge=1, le=retrieval.MAX_TOP_K)
-    score_threshold: float = Field(0.0, ge=0.0, le=1.0)
-
-
-class DifyRetrievalIn(BaseModel):
-    knowledge_id: str = Field(..., min_length=1, max_length=200)
-    query: str = Field(..., min_length=1, max_length=4000)
-    retrieval_setting: DifyRetrievalSetting = Field(
-        default_factory=lambda: DifyRetrievalSetting(top_k=5, score_threshold=0.0)
-    )
-    metadata_condition: dify.MetadataCondition | None = None
-
-
-class DifyRecord(Schema):
-    content: str
-    score: float
-    title: str
-    metadata: dict[str, Any]
-
-
-class DifyRecordsOut(Schema):
-    records: list[DifyRecord]
-
-
-class DifyErrorOut(Schema):
-    error_code: int
-    error_msg: str
+    @field_validator("query", "session_id", "caller")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        return dify.refuse_nul(value)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -108,7 +56,8 @@ class AuditAfterResponse(HttpResponse):
     """A response that writes the call's recall audit row once it has been sent.
 
     The WSGI server calls ``close()`` after the last byte has gone to the client, so the
-    INSERT costs the caller nothing. The row's id was reserved before answering.
+    INSERT costs the caller nothing. The row's id was reserved before answering; a failed
+    write is counted and logged by ``retrieval.write_audit``.
     """
 
     def __init__(self, *args: Any, result: retrieval.RetrievalResult, timings: dict[str, float], **kwargs: Any) -> None:
@@ -119,20 +68,15 @@ class AuditAfterResponse(HttpResponse):
     def close(self) -> None:
         try:
             retrieval.write_audit(self._result, extra_timings=self._timings)
-        except DatabaseError:
-            # The answer is already with the caller; losing its audit row must not turn
-            # into a server error, but it must be visible.
-            logger.exception("could not write recall audit %s", self._result.audit_id)
         finally:
             super().close()
 
 
 def _json_response(
-    request: HttpRequest, body: dict[str, Any], timings: dict[str, float], *,
-    result: retrieval.RetrievalResult,
+    request: HttpRequest, serialize: Any, timings: dict[str, float], *, result: retrieval.RetrievalResult,
 ) -> HttpResponse:
     t = time.perf_counter()
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    payload = serialize()
     timings = dict(timings)
     timings["serialize"] = round((time.perf_counter() - t) * 1000, 3)
     started = getattr(request, "_kb_started", None)
@@ -153,7 +97,14 @@ def _stage_timings(result: retrieval.RetrievalResult, auth_ms: float) -> dict[st
 # --- POST /retrieve -----------------------------------------------------------------------
 
 
-@router.post("/retrieve", response=RetrieveOut, auth=retrieve_auth, summary="Context bundle for one caller turn")
+@router.post("/retrieve", response=retrieval.RetrieveOut, auth=retrieve_auth, summary="Context bundle for one caller turn",
+             description=(
+                 "DESIGN §5. `knowledge` is best first. `score` is the fused rank score (reciprocal rank "
+                 "fusion of the vector and lexical legs, 1.0 = first in every leg): it orders, it does not "
+                 "measure. `relevance` (an extension) is the absolute match, 0..1: the query–chunk cosine "
+                 "similarity calibrated per embedding model (without embeddings: the share of the query's "
+                 "terms the chunk holds); a query unrelated to the tenant's documents stays below 0.5."
+             ))
 def retrieve(request: HttpRequest, body: RetrieveIn) -> HttpResponse:
     principal = auth.principal(request)
     started = getattr(request, "_kb_started", time.perf_counter())
@@ -163,7 +114,7 @@ def retrieve(request: HttpRequest, body: RetrieveIn) -> HttpResponse:
         session_id=body.session_id or "", caller=body.caller or "", source="api",
         api_key=principal.api_key, user=principal.user, defer_audit=True,
     )
-    return _json_response(request, result.as_response(), _stage_timings(result, auth_ms), result=result)
+    return _json_response(request, result.response().model_dump_json, _stage_timings(result, auth_ms), result=result)
 
 
 # --- POST /dify/retrieval -------------------------------------------------------------------
@@ -188,20 +139,24 @@ def _dify_key(request: HttpRequest) -> models.ApiKey | HttpResponse:
 @router.post(
     "/dify/retrieval",
     auth=None,
-    response={200: DifyRecordsOut, 403: DifyErrorOut, 404: DifyErrorOut},
+    response={200: dify.RecordsOut, 403: dify.ErrorOut, 404: dify.ErrorOut},
     summary="Dify External Knowledge API",
     description=(
         "Dify's External Knowledge API. Register this service in Dify with the endpoint "
-        "`…/api/v1/dify` (Dify appends `/retrieval`), a `retrieve` API key, and the tenant "
-        "slug as the external knowledge ID. `metadata_condition` filters on `title` and the record "
-        "metadata (document_id, document_name, chunk_id, chunk_index, heading, page), with Dify's "
-        "operators; the best `top_k` records that pass are returned. Errors use Dify's format: "
-        "1001 bad Authorization header, 1002 invalid key (both 403), 2001 unknown knowledge base (404)."
+        "`https://<host>/api/v1/dify` (no trailing slash; Dify appends `/retrieval`), a `retrieve` "
+        "API key, and the tenant slug as the external knowledge ID. Each record's `score` is its "
+        "relevance (calibrated cosine similarity, 0..1), compared with Dify's `score_threshold`; "
+        "records come best match first. `metadata.document_id`, `chunk_id` and `audit_id` are "
+        "strings. `metadata_condition` filters on `title` and the record metadata (document_id, "
+        "document_name, chunk_id, chunk_index, heading, page) with Dify's operators, inside the "
+        "search. `top_k` null → 5, above 50 → 50; queries over 4,000 characters are cut. Errors "
+        "use Dify's format: 1001 bad Authorization header, 1002 invalid key (both 403), 2001 "
+        "unknown knowledge base (404)."
     ),
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": DifyRetrievalIn.model_json_schema()}},
+            "content": {"application/json": {"schema": dify.RetrievalIn.model_json_schema()}},
         }
     },
 )
@@ -213,7 +168,7 @@ def dify_retrieval(request: HttpRequest) -> HttpResponse:
         return key
     auth_ms = round((time.perf_counter() - request._kb_started) * 1000, 3)  # type: ignore[attr-defined]
     try:
-        body = DifyRetrievalIn.model_validate_json(request.body or b"{}")
+        body = dify.RetrievalIn.model_validate_json(request.body or b"{}")
     except PydanticValidationError as exc:
         errors = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         raise ValidationError(errors) from exc
@@ -221,38 +176,17 @@ def dify_retrieval(request: HttpRequest) -> HttpResponse:
     if body.knowledge_id != tenant.slug:
         return _dify_error(2001, "The knowledge does not exist", 404)
     setting = body.retrieval_setting
-    condition = body.metadata_condition if body.metadata_condition and body.metadata_condition.conditions else None
+    compiled = dify.to_sql(body.metadata_condition)
     result = retrieval.retrieve(
-        tenant=tenant, query=body.query, source="dify", api_key=key, defer_audit=True,
-        # A metadata filter applies to the search's results: take more, keep top_k that pass.
-        top_k=retrieval.MAX_TOP_K if condition else setting.top_k,
+        tenant=tenant, query=body.search_query, source="dify", api_key=key, defer_audit=True,
+        top_k=setting.limit, sql_filter=retrieval.SqlFilter(*compiled) if compiled else None,
     )
-    records = []
-    keep = dify.predicate(condition) if condition else None
-    kept: list[retrieval.Hit] = []
-    for hit in result.knowledge:
-        if hit.score < setting.score_threshold:
-            continue
-        metadata = {
-            "document_id": hit.document_id,
-            "document_name": hit.document_name,
-            "chunk_id": hit.chunk_id,
-            "chunk_index": hit.chunk_index,
-            "heading": hit.heading,
-            "page": hit.page,
-        }
-        if keep is not None and not keep({"title": hit.document_name, **metadata}):
-            continue
-        records.append({
-            "content": hit.text, "score": hit.score, "title": hit.document_name,
-            "metadata": {**metadata, "audit_id": result.audit_id},
-        })
-        kept.append(hit)
-        if len(records) >= setting.top_k:
-            break
+    kept = dify.select(result.knowledge, threshold=setting.threshold, limit=setting.limit)
     # The audit row (written after the response) records what Dify was given.
-    result.knowledge = kept
-    result.top_k = setting.top_k
-    if condition is not None:
-        result.flags["dify_metadata_condition"] = condition.model_dump()
-    return _json_response(request, {"records": records}, _stage_timings(result, auth_ms), result=result)
+    result.knowledge = kept  # type: ignore[assignment]
+    result.flags["dify"] = {
+        "top_k": setting.limit, "score_threshold": setting.threshold, "query_truncated": body.truncated,
+        **({"metadata_condition": body.metadata_condition.model_dump()} if compiled and body.metadata_condition else {}),
+    }
+    out = dify.records(kept, audit_id=result.audit_id)
+    return _json_response(request, out.model_dump_json, _stage_timings(result, auth_ms), result=result)

@@ -5,6 +5,10 @@ from typing import Any
 
 from ninja import Schema
 
+from knowledge.retrieval.schemas import KnowledgeOut  # the §5 hit, defined once there
+
+__all__ = ["KnowledgeOut"]
+
 
 class DocumentOut(Schema):
     id: int
@@ -51,17 +55,6 @@ class ChunkOut(Schema):
     def resolve_has_embedding(obj: Any) -> bool:
         # Ingestion writes embedding_dim with every embedding; the vector itself is not loaded.
         return obj.embedding_dim is not None
-
-
-class KnowledgeOut(Schema):
-    """One knowledge hit as the voice router gets it (DESIGN §5); the audit adds to it."""
-
-    chunk_id: int
-    document_id: int
-    document_name: str
-    chunk_index: int
-    text: str
-    score: float
 
 
 class ChunkPage(Schema):

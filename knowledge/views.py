@@ -227,6 +227,7 @@ def jobs(request: HttpRequest, kb: KbContext) -> HttpResponse:
         "filters": filters,
         "worker": checks.worker_heartbeat(),
         "liveness": ingestion.worker_liveness(tenant=kb.tenant),
+        "recall_audit": retrieval.recording.failure_stats(),
         "in_flight": bool(counts.get(models.JobStatus.QUEUED) or counts.get(models.JobStatus.RUNNING)),
     }
     return render_page(request, kb, "kb/jobs.html", context, section="jobs")

@@ -17,7 +17,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from kbsite.errors import Conflict
-from knowledge import embeddings, filetypes, models
+from knowledge import embeddings, filetypes, flags, models
 
 # Bump when extraction or chunking changes the chunks produced for the same bytes.
 # p2: ZWNJ/ZWJ are kept (chunking normalises with extraction's rules).
@@ -57,8 +57,8 @@ class IngestionStatus:
 
 
 def embeddings_enabled(tenant: models.Tenant) -> bool:
-    """The global flag, unless the tenant turned embeddings off for itself."""
-    return settings.KB_EMBEDDINGS_ENABLED and tenant.embeddings_enabled is not False
+    """The tenant's override, else the global setting (the one rule, in ``knowledge.flags``)."""
+    return flags.embeddings_enabled(tenant)
 
 
 def configured_embedding_model() -> str:

@@ -6,9 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.db import DatabaseError
 
+from audit import services as audit_services
 from audit.models import RecallAudit
 from knowledge import ingestion, models, services
+from knowledge.retrieval import recording
 from tests.conftest import ApiClient
 
 URL = "/api/v1/retrieve"
@@ -39,7 +42,7 @@ def test_it_answers_the_voice_router_with_the_contract_body(
     assert body["policy"]["truncated"] is False and len(body["policy"]["chunk_ids"]) == 1
     assert 1 <= len(body["knowledge"]) <= 2
     hit = body["knowledge"][0]
-    assert set(hit) == {"chunk_id", "document_id", "document_name", "chunk_index", "text", "score"}
+    assert set(hit) == {"chunk_id", "document_id", "document_name", "chunk_index", "text", "score", "relevance"}
     assert "Saturday" in hit["text"] and hit["document_name"] == "hours.md"
     assert body["embedding_model"] == "hash-384"
     assert {"embed", "search", "total"} <= set(body["timings_ms"])
@@ -147,3 +150,76 @@ def test_a_user_of_another_tenant_cannot_retrieve_from_this_one(
     outsider = make_user("olaf", tenant=other_tenant, role="admin")
     response = ApiClient(client=login(outsider)).post(URL, {"query": "parking"}, headers={"X-KB-Tenant": "brightsmile"})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("field", ["query", "session_id", "caller"])
+def test_a_nul_character_in_the_body_is_refused_with_422_and_nothing_is_audited(
+    retrieval_on: Any, kb: models.Tenant, retrieve_api: ApiClient, field: str
+) -> None:
+    body = {"query": "are you open saturdays", "session_id": "call-1", "caller": "+1555"}
+    body[field] = body[field][:4] + "\x00" + body[field][4:]
+
+    response = retrieve_api.post(URL, body)
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_input"
+    assert any(field in err["loc"] for err in response.json()["errors"])
+    assert not RecallAudit.objects.exists()
+
+
+@pytest.fixture
+def no_recorder() -> Any:
+    saved = recording.recorder()
+    recording.unregister()
+    yield
+    recording.register(saved)
+
+
+def test_without_an_audit_recorder_the_call_fails_with_503_json_and_returns_nothing(
+    retrieval_on: Any, kb: models.Tenant, retrieve_api: ApiClient, no_recorder: Any
+) -> None:
+    response = retrieve_api.post(URL, {"query": "are you open saturdays"})
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "audit_unavailable"
+    assert "knowledge" not in response.json()
+
+
+def _failing_write(**kwargs: Any) -> int:
+    raise DatabaseError("could not extend file: No space left on device")
+
+
+@pytest.fixture
+def failing_audit_writes() -> Any:
+    saved = recording.recorder()
+    recording.register(recording.Recorder(reserve_id=audit_services.recall_reserve_id, write=_failing_write))
+    yield
+    recording.register(saved)
+
+
+def test_an_audit_write_that_fails_after_the_answer_is_counted_on_health(
+    retrieval_on: Any, kb: models.Tenant, retrieve_api: ApiClient, anon_api: ApiClient, failing_audit_writes: Any,
+) -> None:
+    before = anon_api.get("/api/v1/health").json()["recall_audit"]["write_failures"]
+
+    response = retrieve_api.post(URL, {"query": "are you open saturdays"})
+
+    assert response.status_code == 200  # the caller already had the answer when the write failed
+    assert not RecallAudit.objects.filter(pk=response.json()["audit_id"]).exists()
+    health = anon_api.get("/api/v1/health").json()["recall_audit"]
+    assert health["write_failures"] == before + 1
+    assert health["last_failure"]["error"] == "DatabaseError"
+    assert recording.failure_stats()["write_failures"] == before + 1
+
+
+def test_a_member_of_this_tenant_gets_no_other_tenants_chunks_and_an_outsider_key_none_of_ours(
+    retrieval_on: Any, kb: models.Tenant, other_tenant: models.Tenant,
+    ingest_text: Callable[..., models.Document], other_manage_key: str, retrieve_api: ApiClient,
+) -> None:
+    ingest_text("# Hours\n\nOther Co is open on Saturday all day.", "hours.md", to=other_tenant)
+    ours = retrieve_api.post(URL, {"query": "open saturday", "top_k": 50}).json()
+    theirs = ApiClient(other_manage_key).post(URL, {"query": "open saturday", "top_k": 50}).json()
+    own = set(models.Chunk.objects.filter(tenant=kb).values_list("pk", flat=True))
+    other = set(models.Chunk.objects.filter(tenant=other_tenant).values_list("pk", flat=True))
+    assert {h["chunk_id"] for h in ours["knowledge"]} <= own
+    assert {h["chunk_id"] for h in theirs["knowledge"]} <= other

@@ -762,3 +762,17 @@ def test_the_api_uses_the_tenant_the_user_switched_to(client: Any, make_user: An
     page = client.get(reverse("kb:files"))
     assert b"second-tenant-parking.md" in page.content
     assert b"first-tenant-hours.md" not in page.content
+
+
+def test_jobs_page_shows_failed_audit_writes(admin_client: Client) -> None:
+    from django.core.cache import caches
+
+    from knowledge.retrieval import recording
+
+    caches[recording.COUNTER_CACHE].delete(recording.FAILURES_KEY)
+    recording.note_failure(RuntimeError("disk full"))
+    recording.note_failure(RuntimeError("disk full"))
+    page = admin_client.get(reverse("kb:jobs")).content.decode()
+    card = page[page.index('id="kb-audit-failures"'):]
+    assert '<span class="kb-card-num">2</span>' in card[:400]
+    caches[recording.COUNTER_CACHE].delete(recording.FAILURES_KEY)
