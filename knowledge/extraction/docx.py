@@ -68,6 +68,15 @@ def _xml(data: bytes) -> Any:
     return etree.fromstring(data, parser=parser)  # noqa: S320 - hardened parser above
 
 
+def _text_of(element: Any) -> str:
+    """The text of a text element. An entity reference the hardened parser left unresolved
+    is a child node: the text after it is that node's tail, so it is read too (the reference
+    itself is markup, not words)."""
+    parts = [element.text or ""]
+    parts.extend(child.tail or "" for child in element)
+    return "".join(parts)
+
+
 class _DocxPackage:
     def __init__(self, data: bytes) -> None:
         if data.startswith(_OLE_SIGNATURE):
@@ -300,8 +309,7 @@ class _DocxReader:
         for child in element:
             tag = child.tag
             if tag == self.t_t or tag == self.m_t:
-                if child.text:
-                    parts.append(child.text)
+                parts.append(_text_of(child))
             elif tag in self.text_map:
                 parts.append(self.text_map[tag])
             elif tag == self.t_txbx:
@@ -402,7 +410,7 @@ def _docx_title(package: _DocxPackage) -> str:
     except Exception as exc:  # the title is a nicety; never fail the document for it
         logger.info("DOCX core properties unreadable: %r", exc)
         return ""
-    return (element.text or "") if element is not None else ""
+    return _text_of(element) if element is not None else ""
 
 
 READER = registry.Reader(name="docx", read=read, damaged=REASON_DOCX_DAMAGED)

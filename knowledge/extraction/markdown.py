@@ -19,8 +19,13 @@ _MD_TABLE_SEP = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*
 _MD_LINK_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]+\S+")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
 _MD_CODE = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)")
-_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
-_MD_LINK = re.compile(r"\[([^\]\n]+)\]\(\s*<?([^)\s>]*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+# Link destinations may hold balanced parentheses ("javascript:alert(1)", "Town_(centre)"):
+# stopping at the first ")" would leave the rest of the destination in the text.
+_MD_DEST = r"(?:[^()\s<>]|\([^()\s]*\))*"
+_MD_IMAGE = re.compile(r"!\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
+_MD_LINK = re.compile(
+    r"\[([^\]\n]+)\]\(\s*<?(" + _MD_DEST + r")>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)"
+)
 _MD_REF_LINK = re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]")
 _MD_AUTOLINK = re.compile(r"<((?:https?|mailto|tel):[^>\s]+)>")
 _MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
@@ -28,6 +33,10 @@ _MD_EM_STAR = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
 _MD_EM_UNDER = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
 _MD_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _MD_BR = re.compile(r"<br\s*/?>", re.I)
+# Raw HTML whose content is never prose (CommonMark's HTML blocks of type 1, and comments):
+# the body goes with the tags, inline or as a block of lines up to the closing tag.
+_MD_RAW_INLINE = re.compile(r"<(script|style|textarea)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_MD_RAW_BLOCK = re.compile(r"^ {0,3}(?:<(script|style|textarea)(?=[\s>]|$)|(<!--))", re.I)
 _MD_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _MD_FRONT_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.M)
 # Private-use placeholders protect escaped characters from the markup rules.
@@ -52,6 +61,7 @@ def _md_inline(text: str) -> str:
     text = _MD_REF_LINK.sub(r"\1", text)
     text = _MD_AUTOLINK.sub(r"\1", text)
     text = _MD_BR.sub("\n", text)
+    text = _MD_RAW_INLINE.sub("", text)
     text = _MD_TAG.sub("", text)
     for _ in range(2):  # nested emphasis such as ***both***
         text = _MD_STRONG.sub(r"\2", text)
@@ -106,7 +116,12 @@ def read(data: bytes, *, max_pages: int, max_chars: int) -> base.Extracted:
             title = textnorm.one_line(words)
         out.heading(level, words)
 
+    raw_end = ""  # inside a raw HTML block: the closing text that ends it
     for line in lines[start:]:
+        if raw_end:
+            if raw_end in line.lower():
+                raw_end = ""
+            continue
         if fence:
             if line.strip().startswith(fence):
                 fence = ""
@@ -121,6 +136,13 @@ def read(data: bytes, *, max_pages: int, max_chars: int) -> base.Extracted:
             continue
         if not line.strip():
             flush()
+            continue
+        raw = _MD_RAW_BLOCK.match(line)
+        if raw:
+            end = f"</{raw.group(1).lower()}>" if raw.group(1) else "-->"
+            flush()
+            if end not in line[raw.end() :].lower():
+                raw_end = end
             continue
         atx = _MD_ATX.match(line)
         if atx:

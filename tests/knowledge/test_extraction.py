@@ -361,6 +361,26 @@ def test_markdown_heading_without_text_below_keeps_its_words() -> None:
     ]
 
 
+def test_markdown_drops_script_and_style_bodies() -> None:
+    data = (
+        b"# Booking\n\nCall us.\n\n<script>\nstealCookies();\n</script>\n\n"
+        b'<style type="text/css">body { color: red }</style>\n\n'
+        b"Open <script>alert(1)</script>daily.\n"
+    )
+    result = extract(data, file_type="md")
+    assert result.text == "Call us.\n\nOpen daily."
+
+
+def test_markdown_link_destinations_with_parentheses_leave_no_stray_text() -> None:
+    data = (
+        b"[book now](javascript:alert(1)) or see "
+        b"[the map](https://example.com/wiki/Town_(centre)).\n"
+    )
+    assert extract(data, file_type="md").text == (
+        "book now or see the map (https://example.com/wiki/Town_(centre))."
+    )
+
+
 # --- HTML -----------------------------------------------------------------------------
 
 HTML = """\
@@ -580,6 +600,24 @@ def test_a_zip_that_is_not_a_word_document_is_refused() -> None:
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr("xl/workbook.xml", "<workbook/>")
     assert "not a Word document" in reason_of(out.getvalue(), file_type="docx")
+
+
+def test_docx_run_keeps_the_words_after_an_unresolved_entity_reference() -> None:
+    # The hardened parser leaves a DTD's entities unresolved; the text after one is the
+    # reference's tail and must not be lost with it.
+    def change(name: str, content: bytes) -> bytes:
+        if name != "word/document.xml":
+            return content
+        text = content.decode("utf-8")
+        text = text.replace(
+            "<w:document ", '<!DOCTYPE w:document [<!ENTITY co "Acme">]><w:document ', 1
+        )
+        return text.replace(
+            "Saturday 9 to 12.", "Saturday &co; opens 9 to 12 &amp; closes."
+        ).encode()
+
+    weekend = extract(rewrite_zip(make_docx(), change), file_type="docx").sections[1].text
+    assert weekend.startswith("Saturday opens 9 to 12 & closes.\n\n")
 
 
 # --- the real-world corpus ------------------------------------------------------------
