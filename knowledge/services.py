@@ -122,7 +122,9 @@ def document_upload(
     if not data.strip():
         raise InvalidInput("the file is empty")
     try:
-        detected = filetypes.detect(data, filename)
+        detected = filetypes.detect(data, filename, max_text_chars=settings.KB_MAX_EXTRACTED_CHARS)
+    except filetypes.TooMuchText as exc:
+        raise TooLarge(exc.reason) from exc
     except filetypes.UnsupportedFile as exc:
         raise UnsupportedMedia(exc.reason) from exc
     sha = hashlib.sha256(data).hexdigest()
