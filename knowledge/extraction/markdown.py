@@ -137,11 +137,12 @@ def read(data: bytes, *, max_pages: int, max_chars: int) -> base.Extracted:
         if not line.strip():
             flush()
             continue
-        raw = _MD_RAW_BLOCK.match(line)
-        if raw:
-            end = f"</{raw.group(1).lower()}>" if raw.group(1) else "-->"
+        html_block = _MD_RAW_BLOCK.match(line)
+        if html_block:
+            tag = html_block.group(1)
+            end = f"</{tag.lower()}>" if tag else "-->"
             flush()
-            if end not in line[raw.end() :].lower():
+            if end not in line[html_block.end() :].lower():
                 raw_end = end
             continue
         atx = _MD_ATX.match(line)
