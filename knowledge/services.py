@@ -45,6 +45,13 @@ def membership_set(*, tenant: models.Tenant, user: Any, role: str) -> models.Mem
     return membership
 
 
+def tenant_set_retrieval(*, tenant: models.Tenant, enabled: bool | None) -> models.Tenant:
+    """The tenant's retrieval override: True/False, or None to follow KB_RETRIEVAL_ENABLED."""
+    tenant.retrieval_enabled = enabled
+    tenant.save(update_fields=["retrieval_enabled"])
+    return tenant
+
+
 def tenant_select(*, user: Any, tenant: models.Tenant) -> None:
     """Remember the tenant a user switched to (the switcher's choice survives logins)."""
     models.Membership.objects.filter(user_id=user.pk, tenant=tenant).update(last_selected_at=timezone.now())

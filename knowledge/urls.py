@@ -23,6 +23,7 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
     path("retrieval-test/", views.retrieval_test, name="retrieval_test"),
+    path("retrieval-test/switch/", views.retrieval_switch, name="retrieval_switch"),
     path("audit/", audit_views.recall_list, name="audit_list"),
     path("audit/<int:pk>/", audit_views.recall_detail, name="audit_detail"),
     path("keys/", views.keys, name="keys"),

@@ -60,6 +60,7 @@ def _action_urls(doc_id: int, job_id: int, key_id: int) -> list[str]:
         reverse("kb:keys"),
         reverse("kb:key_revoke", args=[key_id]),
         reverse("kb:tenant_switch"),
+        reverse("kb:retrieval_switch"),
     ]
 
 
