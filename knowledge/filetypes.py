@@ -133,8 +133,10 @@ def _looks_binary(sample: bytes) -> bool:
 
 
 def _check_text_length(data: bytes, max_chars: int) -> None:
-    # Decoded by the extractor's own rules, so the count is the one extraction starts from.
-    chars = len(encoding.decode_text(data, max_chars=len(data)))
+    if len(data) <= max_chars:
+        return  # no encoding takes less than a byte per character
+    # Decoded by the extractor's rules, so the count is the one extraction starts from.
+    chars = encoding.count_characters(data)
     if chars > max_chars:
         raise TooMuchText(
             f"this text file holds {chars:,} characters, more than the {max_chars:,} characters "

@@ -32,6 +32,27 @@ def decode_text(data: bytes, max_chars: int) -> str:
     return data.decode(_guess_legacy_encoding(data), errors="replace")
 
 
+# How much of a legacy-codepage file count_characters reads to guess its codepage.
+_GUESS_SAMPLE = 1024 * 1024
+
+
+def count_characters(data: bytes) -> int:
+    """The characters ``decode_text`` gives for ``data``, cheaply: a legacy codepage is
+    guessed from the first megabyte instead of the whole file (an upload check, not the
+    extraction itself)."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return len(data[len(bom) :].decode(encoding, errors="replace"))
+    utf16 = bomless_utf16(data[:65536])
+    if utf16:
+        return len(data.decode(utf16, errors="replace"))
+    try:
+        return len(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    return len(data.decode(_guess_legacy_encoding(data[:_GUESS_SAMPLE]), errors="replace"))
+
+
 def bomless_utf16(sample: bytes) -> str | None:
     """UTF-16 without a BOM: NUL bytes (the high byte of Latin letters) on one side only."""
     if len(sample) < 4 or sample.count(0) * 3 < len(sample):
