@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "ninja",  # its API docs page from our static files (the CDN page needs inline script: CSP)
     "django_q",
     "knowledge",
     "connections",

@@ -93,6 +93,10 @@ def test_the_pages_load_under_their_policy_with_no_violation_and_htmx_works(
     for path in (f"/kb/files/{ready.pk}/", "/kb/jobs/", "/kb/audit/", "/kb/keys/", "/admin/"):
         logged_in(path)
         assert _violations(browser) == [], path
+    # The API docs (Swagger UI from django-ninja's own static files, no CDN, no inline script).
+    logged_in("/api/v1/docs")
+    WebDriverWait(browser, 30).until(ec.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
+    assert _violations(browser) == []
     browser.delete_all_cookies()
     logged_in("/accounts/login/")
     assert "Knowledge base" in browser.title
