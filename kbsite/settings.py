@@ -29,6 +29,12 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = [h.strip() for h in envstr("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in envstr("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+# Served over HTTPS (KB_HTTPS=1): session and CSRF cookies are sent only over HTTPS
+# (Secure), and the TLS-terminating proxy's X-Forwarded-Proto is trusted — the proxy must
+# set that header itself, overwriting any value a client sent.
+KB_HTTPS = envbool("KB_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = KB_HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if KB_HTTPS else None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "ninja",  # its API docs page from our static files (the CDN page needs inline script: CSP)
     "django_q",
     "knowledge",
     "connections",
@@ -50,6 +57,7 @@ MIDDLEWARE = [
     # reads the request, and answers every API error as JSON (kbsite/middleware.py).
     "kbsite.middleware.RequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "kbsite.csp.ContentSecurityPolicyMiddleware",
     # Static files from STATIC_ROOT (collectstatic) under gunicorn; runserver in DEBUG finds them itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -66,6 +66,25 @@ class RetrievalTestForm(forms.Form):
     session_id = forms.CharField(max_length=200, required=False, label="Session id")
 
 
+class RetrievalSwitchForm(forms.Form):
+    """The tenant's retrieval override, as a tenant admin sets it on the retrieval test page."""
+
+    CHOICES = {"on": True, "off": False, "default": None}
+
+    retrieval = forms.ChoiceField(
+        choices=[("on", "On"), ("off", "Off"), ("default", "Follow the global default")],
+        widget=forms.RadioSelect,
+        label="Retrieval for this tenant",
+    )
+
+    @classmethod
+    def value_of(cls, enabled: bool | None) -> str:
+        return next(key for key, value in cls.CHOICES.items() if value is enabled)
+
+    def enabled(self) -> bool | None:
+        return self.CHOICES[self.cleaned_data["retrieval"]]
+
+
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100, required=False,
                            widget=forms.TextInput(attrs={"placeholder": "e.g. voice router"}))

@@ -45,6 +45,13 @@ def membership_set(*, tenant: models.Tenant, user: Any, role: str) -> models.Mem
     return membership
 
 
+def tenant_set_retrieval(*, tenant: models.Tenant, enabled: bool | None) -> models.Tenant:
+    """The tenant's retrieval override: True/False, or None to follow KB_RETRIEVAL_ENABLED."""
+    tenant.retrieval_enabled = enabled
+    tenant.save(update_fields=["retrieval_enabled"])
+    return tenant
+
+
 def tenant_select(*, user: Any, tenant: models.Tenant) -> None:
     """Remember the tenant a user switched to (the switcher's choice survives logins)."""
     models.Membership.objects.filter(user_id=user.pk, tenant=tenant).update(last_selected_at=timezone.now())
@@ -122,7 +129,9 @@ def document_upload(
     if not data.strip():
         raise InvalidInput("the file is empty")
     try:
-        detected = filetypes.detect(data, filename)
+        detected = filetypes.detect(data, filename, max_text_chars=settings.KB_MAX_EXTRACTED_CHARS)
+    except filetypes.TooMuchText as exc:
+        raise TooLarge(exc.reason) from exc
     except filetypes.UnsupportedFile as exc:
         raise UnsupportedMedia(exc.reason) from exc
     sha = hashlib.sha256(data).hexdigest()

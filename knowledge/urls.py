@@ -22,6 +22,7 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
     path("retrieval-test/", views.retrieval_test, name="retrieval_test"),
+    path("retrieval-test/switch/", views.retrieval_switch, name="retrieval_switch"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),
 ]

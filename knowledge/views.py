@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from kbsite.errors import ServiceError
 from kbsite.pages import KbContext, is_htmx, render_page, safe_next, tenant_view
-from knowledge import auth, checks, forms, ingestion, models, retrieval, selectors, services
+from knowledge import auth, checks, flags, forms, ingestion, models, retrieval, selectors, services
 
 IN_FLIGHT_DOC = frozenset({models.DocStatus.QUEUED, models.DocStatus.INGESTING})
 RETRYABLE_JOB = frozenset({models.JobStatus.FAILED, models.JobStatus.SKIPPED})
@@ -250,7 +250,7 @@ def job_retry(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
 def retrieval_test(request: HttpRequest, kb: KbContext) -> HttpResponse:
     """Ask as a caller would; the same retrieval code path as the API, audited as a test."""
     form = forms.RetrievalTestForm(request.POST or None)
-    context: dict[str, Any] = {"title": "Retrieval test", "form": form}
+    context: dict[str, Any] = {"title": "Retrieval test", "form": form, **_retrieval_switch_context(kb)}
     if request.method == "POST" and form.is_valid():
         user: Any = request.user
         result = retrieval.retrieve(
@@ -272,6 +272,31 @@ def retrieval_test(request: HttpRequest, kb: KbContext) -> HttpResponse:
         )
     template = "kb/_retrieval_result.html" if is_htmx(request) else "kb/retrieval_test.html"
     return render_page(request, kb, template, context, section="retrieval")
+
+
+def _retrieval_switch_context(kb: KbContext) -> dict[str, Any]:
+    override = kb.tenant.retrieval_enabled
+    return {
+        "retrieval_on": flags.retrieval_enabled(kb.tenant),
+        "retrieval_override": override,
+        "retrieval_global": bool(settings.KB_RETRIEVAL_ENABLED),
+        "switch_form": forms.RetrievalSwitchForm(
+            initial={"retrieval": forms.RetrievalSwitchForm.value_of(override)}
+        ),
+    }
+
+
+@tenant_view(roles=auth.ADMIN_ROLES, methods=("POST",))
+def retrieval_switch(request: HttpRequest, kb: KbContext) -> HttpResponse:
+    """A tenant admin turns retrieval on or off for their own tenant (or back to the default)."""
+    form = forms.RetrievalSwitchForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose on, off or the global default.")
+        return redirect("kb:retrieval_test")
+    tenant = services.tenant_set_retrieval(tenant=kb.tenant, enabled=form.enabled())
+    state = "on" if flags.retrieval_enabled(tenant) else "off"
+    messages.success(request, f"Retrieval is now {state} for {tenant.name}.")
+    return redirect("kb:retrieval_test")
 
 
 # --- API keys ----------------------------------------------------------------------------------

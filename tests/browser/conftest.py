@@ -46,6 +46,8 @@ def browser() -> Iterator[Any]:
         "--lang=en-US",
     ):
         options.add_argument(arg)
+    # The browser console (CSP violations are reported there) for driver.get_log("browser").
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
     try:

@@ -3,6 +3,7 @@ in ../shared/eval/docs (every file ends ready with text or failed with a reason)
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import multiprocessing
@@ -18,7 +19,8 @@ import pytest
 from docx.oxml import parse_xml
 
 from knowledge import extraction
-from knowledge.extraction import ExtractionError, extract
+from knowledge.extraction import ExtractionError, extract, registry, textnorm
+from knowledge.extraction import docx as docx_reader
 
 EVAL_DOCS = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "docs"
 HAS_CRYPTOGRAPHY = importlib.util.find_spec("cryptography") is not None
@@ -231,7 +233,7 @@ def test_txt_whitespace_and_control_characters_are_normalised() -> None:
 
 def test_lone_surrogates_are_dropped_so_the_text_can_be_stored() -> None:
     # pypdf can produce them from broken font maps; PostgreSQL cannot store them.
-    assert extraction._clean("ok \ud800 text\udfff") == "ok text"
+    assert textnorm.clean("ok \ud800 text\udfff") == "ok text"
 
 
 @pytest.mark.parametrize("file_type", ["txt", "md", "html", "pdf", "docx"])
@@ -259,7 +261,9 @@ def test_unexpected_library_errors_become_a_readable_reason(
     def broken(data: bytes, **kwargs: Any) -> extraction.Extracted:
         raise ValueError("internal detail at offset 0x1234")
 
-    monkeypatch.setitem(extraction._HANDLERS, "html", broken)
+    reader = registry.lookup("html")
+    assert reader is not None
+    monkeypatch.setitem(registry.READERS, "html", dataclasses.replace(reader, read=broken))
     reason = reason_of(b"<p>x</p>", file_type="html")
     assert reason == extraction.REASON_HTML_DAMAGED
     assert "0x1234" not in reason
@@ -272,7 +276,9 @@ def test_recursion_and_memory_errors_are_wrapped(monkeypatch: pytest.MonkeyPatch
         def broken(data: bytes, error: type[BaseException] = error, **kwargs: Any) -> Any:
             raise error()
 
-        monkeypatch.setitem(extraction._HANDLERS, "txt", broken)
+        reader = registry.lookup("txt")
+        assert reader is not None
+        monkeypatch.setitem(registry.READERS, "txt", dataclasses.replace(reader, read=broken))
         assert reason_of(b"x", file_type="txt")
 
 
@@ -353,6 +359,26 @@ def test_markdown_heading_without_text_below_keeps_its_words() -> None:
         ("Guide", "Phone 555-0100"),
         ("Guide > Email", "hello@example.com"),
     ]
+
+
+def test_markdown_drops_script_and_style_bodies() -> None:
+    data = (
+        b"# Booking\n\nCall us.\n\n<script>\nstealCookies();\n</script>\n\n"
+        b'<style type="text/css">body { color: red }</style>\n\n'
+        b"Open <script>alert(1)</script>daily.\n"
+    )
+    result = extract(data, file_type="md")
+    assert result.text == "Call us.\n\nOpen daily."
+
+
+def test_markdown_link_destinations_with_parentheses_leave_no_stray_text() -> None:
+    data = (
+        b"[book now](javascript:alert(1)) or see "
+        b"[the map](https://example.com/wiki/Town_(centre)).\n"
+    )
+    assert extract(data, file_type="md").text == (
+        "book now or see the map (https://example.com/wiki/Town_(centre))."
+    )
 
 
 # --- HTML -----------------------------------------------------------------------------
@@ -565,7 +591,7 @@ def test_docx_zip_bomb_member_is_refused_before_inflating() -> None:
 
 
 def test_docx_over_the_total_uncompressed_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(extraction, "DOCX_MAX_UNCOMPRESSED", 10_000)
+    monkeypatch.setattr(docx_reader, "DOCX_MAX_UNCOMPRESSED", 10_000)
     assert "suspiciously large" in reason_of(make_docx(), file_type="docx")
 
 
@@ -574,6 +600,24 @@ def test_a_zip_that_is_not_a_word_document_is_refused() -> None:
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr("xl/workbook.xml", "<workbook/>")
     assert "not a Word document" in reason_of(out.getvalue(), file_type="docx")
+
+
+def test_docx_run_keeps_the_words_after_an_unresolved_entity_reference() -> None:
+    # The hardened parser leaves a DTD's entities unresolved; the text after one is the
+    # reference's tail and must not be lost with it.
+    def change(name: str, content: bytes) -> bytes:
+        if name != "word/document.xml":
+            return content
+        text = content.decode("utf-8")
+        text = text.replace(
+            "<w:document ", '<!DOCTYPE w:document [<!ENTITY co "Acme">]><w:document ', 1
+        )
+        return text.replace(
+            "Saturday 9 to 12.", "Saturday &co; opens 9 to 12 &amp; closes."
+        ).encode()
+
+    weekend = extract(rewrite_zip(make_docx(), change), file_type="docx").sections[1].text
+    assert weekend.startswith("Saturday opens 9 to 12 & closes.\n\n")
 
 
 # --- the real-world corpus ------------------------------------------------------------
@@ -746,3 +790,25 @@ def test_corpus_large_documents_keep_every_page(corpus: Any) -> None:
     outcome, result, _ = corpus["docx/unst__handbook-872p.docx"]
     assert outcome == "ready" and result.chars > 700_000
     assert len({s.heading for s in result.sections}) > 50
+
+
+# --- the reader registry --------------------------------------------------------------
+
+
+def test_each_format_has_its_reader_and_aliases_reach_it() -> None:
+    assert registry.names() == ["docx", "html", "md", "pdf", "txt"]
+    for alias, name in (("markdown", "md"), ("text", "txt"), (".HTM", "html"), ("PDF", "pdf")):
+        reader = registry.lookup(alias)
+        assert reader is not None and reader.name == name
+
+
+def test_a_registered_reader_serves_its_type_through_extract(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def read_eml(data: bytes, *, max_pages: int, max_chars: int) -> extraction.Extracted:
+        return extraction.Extracted(sections=[extraction.Section(text=data.decode().upper())])
+
+    monkeypatch.setattr(registry, "READERS", dict(registry.READERS))
+    monkeypatch.setattr(registry, "_ALIASES", dict(registry._ALIASES))
+    registry.register(registry.Reader(name="eml", read=read_eml, damaged="bad mail"))
+    assert extract(b"subject: hi", file_type="eml").text == "SUBJECT: HI"

@@ -60,6 +60,7 @@ def _action_urls(doc_id: int, job_id: int, key_id: int) -> list[str]:
         reverse("kb:keys"),
         reverse("kb:key_revoke", args=[key_id]),
         reverse("kb:tenant_switch"),
+        reverse("kb:retrieval_switch"),
     ]
 
 
@@ -310,7 +311,7 @@ def test_the_files_page_lists_documents_with_kind_size_status_chunks_and_ingeste
     row_html = row.group(0)
     assert "hours.md" in row_html and "Knowledge" in row_html
     assert 'data-kb-status="ready"' in row_html
-    assert f'<td class="kb-num">{ready.chunk_count}</td>' in row_html
+    assert f'<td class="kb-num" data-label="Chunks">{ready.chunk_count}</td>' in row_html
     assert ready.ingested_at is not None and ready.ingested_at.strftime("%Y-%m-%d") in row_html
     assert "Download" in row_html and "Re-ingest" in row_html
     assert "theirs-parking.md" not in page

@@ -44,6 +44,10 @@ class Command(BaseCommand):
                 user.is_staff = True
                 user.save()
             services.membership_set(tenant=tenant, user=user, role=models.Role.ADMIN)
+            if tenant.retrieval_enabled is None:
+                # The global default stays off (KB_RETRIEVAL_ENABLED=0); the demo answers at
+                # once. An admin's own choice (on the retrieval test page) is kept.
+                services.tenant_set_retrieval(tenant=tenant, enabled=True)
             key_ok = "api_key" in creds and models.ApiKey.objects.filter(
                 tenant=tenant, prefix=creds.get("api_key_prefix", ""), revoked_at__isnull=True
             ).exists()
@@ -57,6 +61,7 @@ class Command(BaseCommand):
         self.stdout.write(f"demo tenant: {tenant.slug}")
         self.stdout.write(f"login:       demo-admin / {creds['password']}")
         self.stdout.write(f"API key:     {creds['api_key']}")
+        self.stdout.write(f"retrieval:   {'on' if tenant.retrieval_enabled else 'off'} for this tenant")
 
     def _load_samples(self, tenant: models.Tenant) -> None:
         if not DEMO_DIR.is_dir():
