@@ -154,12 +154,15 @@ def _find_cut(text: str, start: int, fresh: int, size: int, min_size: int) -> tu
 
     # Any whitespace; text[limit] being a space means the cut at limit is clean.
     space = max(text.rfind(" ", floor, limit + 1), text.rfind("\n", floor, limit + 1))
-    if space >= floor:
+    if space >= max(floor, start + size // 2):
         return space, _WORD
-
-    for pos in range(limit, floor - 1, -1):
+    # A space far back (e.g. after an inline heading before CJK text) loses to a cut
+    # between two CJK characters closer to the limit.
+    for pos in range(limit, max(floor, space + 1) - 1, -1):
         if _cjk_boundary(text, pos):
             return pos, _CJK_CUT
+    if space >= floor:
+        return space, _WORD
     return limit, _HARD
 
 
