@@ -389,6 +389,8 @@ def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] 
     styles = cs.styles()
     tune_q = [q for q in cs.questions if q["split"] == "tune"]
     test_q = [q for q in cs.questions if q["split"] != "tune"]
+    if choose and not tune_q:  # a set without a split is tuned on and reported whole: say so
+        tune_q = list(cs.questions)
     variant_rows: list[list[Any]] = []
     fusion_rows: list[list[Any]] = []
     if choose:
@@ -439,7 +441,7 @@ def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] 
         rows.append([label, *[s[c] for c in columns], ms])
     final = callerset.scores(test_q, systems[-1][1], styles)
     rows.append(["difference, chosen − baseline", *[f"{final[c] - base[c]:+.3f}" for c in columns], ""])
-    split = "test half" if tune_q else "all questions"
+    split = "test half" if len(test_q) < len(cs.questions) else "all questions"
     counts = ", ".join(f"{s} {sum(1 for q in test_q if q['style'] == s)}" for s in styles)
     misses = [q["id"] for q, r in zip(test_q, systems[-1][1], strict=True) if r is None or r > 3]
     base_misses = [q["id"] for q, r in zip(test_q, systems[0][1], strict=True) if r is None or r > 3]
@@ -448,7 +450,8 @@ def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] 
         "",
         f"{len(cs.questions)} questions over {sum(len(f) for f in cs.tenants.values())} documents in "
         f"{len(cs.tenants)} tenant(s), ingested through the real pipeline (extraction, chunking, MiniLM); "
-        f"reported: {len(test_q)} ({counts})" + (f", tuned on the other {len(tune_q)}." if tune_q else "."),
+        f"reported: {len(test_q)} ({counts})" + (f", tuned on the other {len(tune_q)}." if split == "test half" else
+           (" (tuned on these same questions)." if choose else ".")),
         f"Chunks: {lengths['chunks']}, mean {lengths['mean']:.0f} characters (min {lengths['min']}, max "
         f"{lengths['max']}); {lengths['inner_in_range']} of the {lengths['inner']} chunks that are not a "
         f"document's last are 800–1,200 characters (shortest {lengths['inner_min']}).",
