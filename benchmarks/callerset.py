@@ -262,3 +262,32 @@ def baseline(cs: CallerSet, questions: Sequence[dict[str, Any]]) -> list[int | N
         top = np.argsort(-sims, kind="stable")[:10]
         ranks.append(first_hit([chunks[i] for i in top], q["expect"]))
     return ranks
+
+
+# --- what a cross-encoder reranker would cost ----------------------------------------------------
+
+
+def cross_encoder_cost_ms(tenants: dict[str, Any], questions: Sequence[dict[str, Any]], config: Any, *,
+                          model: str, candidates: int = 20, sample: int = 30) -> dict[str, float]:
+    """Time one forward pass of the packaged MiniLM-L6 ONNX model over (question, chunk)
+    pairs of the fused top ``candidates``: a MiniLM-L6 cross-encoder (ms-marco-MiniLM-L-6-v2
+    class) has the same architecture, so this is what reranking with one costs per query,
+    whatever its weights."""
+    from django.db import transaction
+
+    from knowledge import embeddings, querytext, retrieval
+
+    provider = embeddings.get_provider()
+    times: list[float] = []
+    for q in list(questions)[:sample]:
+        text = querytext.normalize(q["query"])
+        with transaction.atomic():
+            res = retrieval.search(tenant_id=tenants[q["tenant"]].pk, query=text, vector=query_vector(text),
+                                   model=model, top_k=candidates, config=config)
+        pairs = [f"{text} [SEP] {h.text}" for h in res.hits]
+        started = time.perf_counter()
+        provider.embed_documents(pairs)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50": times[len(times) // 2], "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
+            "pairs": float(candidates)}

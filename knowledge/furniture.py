@@ -5,9 +5,10 @@ page, "Page 2 of 5" at the bottom) are extracted as ordinary lines. Indexed as t
 they turn up in every chunk of the document and make its chunks look alike to both search
 legs. What counts as furniture:
 
-* in a document with pages, a short line among the first or last ``EDGE_LINES`` lines of
-  a page whose shape (case folded, digits ignored) recurs at the edge of at least two
-  pages and of at least half of them;
+* in a document with pages, a short line with words (at least ``MIN_LETTERS`` letters)
+  among the first or last ``EDGE_LINES`` lines of a page whose shape (case folded, digits
+  ignored) recurs at the edge of at least two pages and of at least half of them; it is
+  removed only there;
 * in any document, a line of at least ``MIN_REPEATED_CHARS`` characters that recurs, as a
   whole line, at least ``MIN_REPEATS`` times (a banner repeated between parts of a text).
 
@@ -21,16 +22,19 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["furniture_lines", "strip_lines"]
+__all__ = ["Furniture", "furniture_lines", "strip_lines"]
 
 EDGE_LINES = 2
 MAX_LINE_CHARS = 160
 MIN_REPEATED_CHARS = 25
 MIN_REPEATS = 3
+MIN_LETTERS = 4
 
 _DIGITS = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
+_LETTERS = re.compile(r"[^\W\d_]")
 
 
 def shape(line: str) -> str:
@@ -42,9 +46,18 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.split("\n") if line.strip()]
 
 
-def furniture_lines(pages: Sequence[tuple[int | None, str]]) -> set[str]:
-    """Shapes of the furniture lines among ``(page, text)`` blocks in document order."""
-    found: set[str] = set()
+@dataclass(frozen=True)
+class Furniture:
+    edges: frozenset[str] = frozenset()  # shapes removed at the top or bottom of a page
+    anywhere: frozenset[str] = frozenset()  # shapes removed wherever they stand
+
+    def __bool__(self) -> bool:
+        return bool(self.edges or self.anywhere)
+
+
+def furniture_lines(pages: Sequence[tuple[int | None, str]]) -> Furniture:
+    """The furniture among ``(page, text)`` blocks in document order."""
+    edges: set[str] = set()
     by_page: dict[int, list[str]] = defaultdict(list)
     for page, text in pages:
         if page is not None:
@@ -52,37 +65,41 @@ def furniture_lines(pages: Sequence[tuple[int | None, str]]) -> set[str]:
     if len(by_page) >= 2:
         seen_on: Counter[str] = Counter()
         for lines in by_page.values():
-            edges = lines[:EDGE_LINES] + lines[-EDGE_LINES:]
-            seen_on.update({shape(line) for line in edges if len(line) <= MAX_LINE_CHARS})
+            seen_on.update({shape(line) for line in _edges(lines) if len(line) <= MAX_LINE_CHARS})
         need = max(2, (len(by_page) + 1) // 2)
-        found |= {key for key, count in seen_on.items() if count >= need and key.strip("# ")}
+        # A shape needs words: "$#" (a price cell that ends two pages) is content.
+        edges = {key for key, count in seen_on.items() if count >= need and len(_LETTERS.findall(key)) >= MIN_LETTERS}
     counts: Counter[str] = Counter()
     for _, text in pages:
         counts.update(
             shape(line) for line in _lines(text) if MIN_REPEATED_CHARS <= len(line.strip()) <= MAX_LINE_CHARS
         )
-    found |= {key for key, count in counts.items() if count >= MIN_REPEATS}
-    return found
+    anywhere = {key for key, count in counts.items() if count >= MIN_REPEATS}
+    return Furniture(edges=frozenset(edges), anywhere=frozenset(anywhere))
 
 
-def strip_lines(texts: Sequence[str], furniture: set[str]) -> list[str]:
-    """``texts`` with every furniture line but its first occurrence removed."""
+def _edges(lines: list[str]) -> list[str]:
+    return lines[:EDGE_LINES] + lines[max(EDGE_LINES, len(lines) - EDGE_LINES) :]
+
+
+def strip_lines(texts: Sequence[str], furniture: Furniture) -> list[str]:
+    """``texts`` with every furniture line but its first occurrence removed (edge furniture
+    only among the first and last ``EDGE_LINES`` lines of a text)."""
     if not furniture:
         return list(texts)
     kept: set[str] = set()
     out = []
     for text in texts:
-        paragraphs = []
-        for paragraph in text.split("\n\n"):
-            lines = []
-            for line in paragraph.split("\n"):
-                key = shape(line)
-                if key in furniture:
-                    if key in kept:
-                        continue
-                    kept.add(key)
-                lines.append(line)
-            if any(line.strip() for line in lines):
-                paragraphs.append("\n".join(lines))
-        out.append("\n\n".join(paragraphs))
+        lines = text.split("\n")
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        edge_idx = set(filled[:EDGE_LINES] + filled[max(EDGE_LINES, len(filled) - EDGE_LINES) :])
+        keep: list[str] = []
+        for i, line in enumerate(lines):
+            key = shape(line)
+            if key in furniture.anywhere or (i in edge_idx and key in furniture.edges):
+                if key in kept:
+                    continue
+                kept.add(key)
+            keep.append(line)
+        out.append(re.sub(r"\n{3,}", "\n\n", "\n".join(keep)).strip("\n"))
     return out

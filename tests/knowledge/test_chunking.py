@@ -241,6 +241,18 @@ def test_running_headers_and_footers_of_pages_are_kept_once() -> None:
         assert prose(3, start=p) in text
 
 
+def test_table_cells_at_the_edges_of_pages_are_content_not_furniture() -> None:
+    pages = [
+        Section("Header of the fee schedule\nService\nFee\nMicrochip\n$55\nSpay\n$310", page=1),
+        Section("Header of the fee schedule\nDental cleaning\n$450\nCheckup\n$84", page=2),
+        Section("Header of the fee schedule\nCremation\n$210", page=3),
+    ]
+    text = "\n".join(d.text for d in chunking.chunk_sections(pages))
+    for price in ("$55", "$310", "$450", "$84", "$210"):
+        assert price in text
+    assert text.count("Header of the fee schedule") == 1
+
+
 def test_a_banner_line_repeated_through_a_text_is_kept_once() -> None:
     banner = "Pawsitive Vet Clinic | 24/7 line 555-0142"
     sections = [Section(f"{banner}\n\n{prose(2, start=i)}", heading=f"Part {i}") for i in range(4)]
