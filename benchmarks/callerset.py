@@ -144,7 +144,17 @@ TSV_VARIANTS = {
 }
 
 
-def apply_variant(tenants: dict[str, Any], *, embed_title: bool, tsv: str, legacy_prefix: bool = False) -> None:
+def set_max_tokens(tokens: int) -> None:
+    """Truncation of the local model's input (its sentence-transformers setting is 256; the
+    position table holds 512). Benchmark knob: production reads it from the model."""
+    from knowledge import embeddings
+
+    provider = embeddings.get_provider()
+    provider._tokenizer.enable_truncation(max_length=tokens)  # type: ignore[attr-defined]
+
+
+def apply_variant(tenants: dict[str, Any], *, embed_title: bool, tsv: str, legacy_prefix: bool = False,
+                  max_tokens: int = 256) -> None:
     """Recompute every chunk's embedding and search_vector from its stored text under a variant:
     ``embed_title``: the document title in front of the embedded text; ``tsv``: what goes to
     weight A of the full-text vector (the text is weight B). ``legacy_prefix``: the landed
@@ -165,7 +175,11 @@ def apply_variant(tenants: dict[str, Any], *, embed_title: bool, tsv: str, legac
                 texts.append(f"{prefix}\n{text}" if prefix else text)
             else:
                 texts.append(chunking.contextualize(draft, title, with_title=embed_title))
-        vectors = common.embed_cached(f"{slug}-ctx", texts)
+        set_max_tokens(max_tokens)
+        try:
+            vectors = common.embed_cached(f"{slug}-ctx{max_tokens}", texts)
+        finally:
+            set_max_tokens(256)
         with transaction.atomic(), connection.cursor() as cur:
             cur.executemany(
                 "UPDATE knowledge_chunk c SET embedding = %s::vector, search_vector = "

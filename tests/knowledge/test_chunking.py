@@ -272,18 +272,19 @@ def test_short_lines_that_recur_in_content_are_not_furniture() -> None:
 
 def test_contextualize_adds_the_heading_when_the_chunk_starts_inside_its_section() -> None:
     inside = chunking.ChunkDraft(index=1, text="Saturday 9–12.", heading="Office hours > Weekend; Address")
-    assert chunking.contextualize(inside, "Clinic Handbook") == "Office hours > Weekend: Saturday 9–12."
+    assert chunking.contextualize(inside) == "Office hours > Weekend: Saturday 9–12."
     inline = chunking.ChunkDraft(index=0, text="Office hours: Mon–Fri.", heading="Office hours")
-    assert chunking.contextualize(inline, "Clinic Handbook") == "Office hours: Mon–Fri."
+    assert chunking.contextualize(inline) == "Office hours: Mon–Fri."
     bare = chunking.ChunkDraft(index=0, text="Just text.")
-    assert chunking.contextualize(bare, "Title") == "Just text."
+    assert chunking.contextualize(bare, "") == "Just text."
 
 
-def test_contextualize_puts_the_title_first_only_when_asked() -> None:
+def test_contextualize_puts_the_title_on_its_own_line_first() -> None:
     draft = chunking.ChunkDraft(index=0, text="Saturday 9–12.", heading="Office\nhours")
-    assert chunking.contextualize(draft, " Clinic\n\n Handbook\t", with_title=True) == (
-        "Clinic Handbook\nOffice hours: Saturday 9–12."
-    )
+    assert chunking.contextualize(draft, " Clinic\n\n Handbook\t") == "Clinic Handbook\nOffice hours: Saturday 9–12."
+    assert chunking.contextualize(draft, "Clinic Handbook", with_title=False) == "Office hours: Saturday 9–12."
+    bare = chunking.ChunkDraft(index=0, text="Just text.")
+    assert chunking.contextualize(bare, "Title") == "Title\nJust text."
 
 
 def test_it_normalises_whitespace_without_touching_words() -> None:
