@@ -10,7 +10,8 @@ legs. What counts as furniture:
   ignored) recurs at the edge of at least two pages and of at least half of them; it is
   removed only there;
 * in any document, a line of at least ``MIN_REPEATED_CHARS`` characters that recurs, as a
-  whole line, at least ``MIN_REPEATS`` times (a banner repeated between parts of a text).
+  whole line with the same numbers, at least ``MIN_REPEATS`` times (a banner repeated
+  between parts of a text).
 
 The first occurrence of each furniture line is kept (the business name and phone number
 are worth finding once); the others are removed. Short lines ("Closed", "Sunday: closed")
@@ -38,8 +39,15 @@ _LETTERS = re.compile(r"[^\W\d_]")
 
 
 def shape(line: str) -> str:
-    """What two furniture lines have in common: case, spacing and numbers ignored."""
+    """What two page headers or footers have in common: case, spacing and numbers ignored
+    ("Page 2 of 5")."""
     return _SPACE.sub(" ", _DIGITS.sub("#", line)).strip().casefold()
+
+
+def same(line: str) -> str:
+    """A line as repeated elsewhere in the text: case and spacing ignored, numbers kept
+    (60 rules that differ only in their number are content)."""
+    return _SPACE.sub(" ", line).strip().casefold()
 
 
 def _lines(text: str) -> list[str]:
@@ -72,7 +80,7 @@ def furniture_lines(pages: Sequence[tuple[int | None, str]]) -> Furniture:
     counts: Counter[str] = Counter()
     for _, text in pages:
         counts.update(
-            shape(line) for line in _lines(text) if MIN_REPEATED_CHARS <= len(line.strip()) <= MAX_LINE_CHARS
+            same(line) for line in _lines(text) if MIN_REPEATED_CHARS <= len(line.strip()) <= MAX_LINE_CHARS
         )
     anywhere = {key for key, count in counts.items() if count >= MIN_REPEATS}
     return Furniture(edges=frozenset(edges), anywhere=frozenset(anywhere))
@@ -95,8 +103,10 @@ def strip_lines(texts: Sequence[str], furniture: Furniture) -> list[str]:
         edge_idx = set(filled[:EDGE_LINES] + filled[max(EDGE_LINES, len(filled) - EDGE_LINES) :])
         keep: list[str] = []
         for i, line in enumerate(lines):
-            key = shape(line)
-            if key in furniture.anywhere or (i in edge_idx and key in furniture.edges):
+            key = same(line)
+            if key not in furniture.anywhere:
+                key = shape(line) if i in edge_idx and shape(line) in furniture.edges else ""
+            if key:
                 if key in kept:
                     continue
                 kept.add(key)

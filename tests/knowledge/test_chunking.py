@@ -260,6 +260,13 @@ def test_a_banner_line_repeated_through_a_text_is_kept_once() -> None:
     assert text.count(banner) == 1
 
 
+def test_lines_that_differ_only_in_their_numbers_are_content() -> None:
+    rules = "\n".join(f"Rule {i}: never promise anything about case number {i} on the phone." for i in range(30))
+    text = "\n".join(d.text for d in chunking.chunk_sections([Section(rules)], overlap=0))
+    for i in range(30):
+        assert f"case number {i} on" in text
+
+
 def test_short_lines_that_recur_in_content_are_not_furniture() -> None:
     sections = [
         Section("Sunday: Closed\nMonday: 8–18", heading="Shop hours"),
