@@ -54,9 +54,9 @@ def test_it_returns_nothing_for_blank_sections() -> None:
     assert chunking.chunk_sections(sections) == []
 
 
-def test_it_keeps_a_short_section_as_one_chunk() -> None:
+def test_it_keeps_a_short_section_as_one_chunk_with_its_heading_inline() -> None:
     drafts = chunking.chunk_sections([Section("Hello world.", heading="Greeting", page=3)])
-    assert drafts == [chunking.ChunkDraft(index=0, text="Hello world.", heading="Greeting", page=3)]
+    assert drafts == [chunking.ChunkDraft(index=0, text="Greeting: Hello world.", heading="Greeting", page=3)]
 
 
 def test_it_never_exceeds_the_size() -> None:
@@ -78,11 +78,20 @@ def test_it_cuts_at_sentence_ends_when_a_paragraph_is_too_long() -> None:
         assert draft.text[0].isupper(), draft.text[:40]
 
 
-def test_it_prefers_paragraph_breaks() -> None:
-    first = prose(5)  # ~320 chars
-    second = prose(5, start=3)
-    drafts = chunking.chunk_sections([Section(f"{first}\n\n{second}")], size=600, overlap=0)
+def test_it_prefers_a_paragraph_break_once_the_chunk_is_full_enough() -> None:
+    first = prose(8)  # ~520 chars
+    second = prose(8, start=3)
+    drafts = chunking.chunk_sections([Section(f"{first}\n\n{second}")], size=600, overlap=0, min_size=400)
     assert [d.text for d in drafts] == [first, second]
+
+
+def test_it_fills_a_chunk_to_the_minimum_before_cutting_at_a_paragraph_break() -> None:
+    first = prose(3)  # ~190 chars: too little for a chunk of its own
+    second = prose(12, start=3)
+    drafts = chunking.chunk_sections([Section(f"{first}\n\n{second}")], size=600, overlap=0, min_size=480)
+    assert drafts[0].text.startswith(first + "\n\n")
+    assert 480 <= len(drafts[0].text) <= 600
+    assert drafts[0].text.endswith(".")
 
 
 def test_it_overlaps_consecutive_chunks_with_whole_sentences() -> None:
@@ -134,8 +143,9 @@ def test_it_splits_cjk_text_without_spaces() -> None:
     assert len(drafts) >= 4
     assert all(len(d.text) <= 1000 for d in drafts)
     assert all(d.heading == "散步" for d in drafts)
-    assert drafts[0].text == text[:1000]
-    assert drafts[1].text.startswith(text[850:1000])
+    stream = "散步: " + text
+    assert drafts[0].text == stream[:1000]
+    assert drafts[1].text.startswith(stream[850:1000])
 
 
 def test_it_splits_cjk_text_at_sentence_punctuation() -> None:
@@ -148,22 +158,24 @@ def test_it_splits_cjk_text_at_sentence_punctuation() -> None:
         assert draft.text[0] in "今我明"
 
 
-def test_it_keeps_headings_separate_and_carries_them() -> None:
+def test_it_packs_consecutive_sections_with_their_headings_inline() -> None:
     sections = [
         Section("Monday to Friday 8–18.", heading="Office hours"),
         Section("Saturday 9–12.", heading="Office hours > Weekend"),
         Section("Elm Street 4, Springfield.", heading="Address"),
     ]
     drafts = chunking.chunk_sections(sections)
-    assert [(d.heading, d.text) for d in drafts] == [
-        ("Office hours", "Monday to Friday 8–18."),
-        ("Office hours > Weekend", "Saturday 9–12."),
-        ("Address", "Elm Street 4, Springfield."),
+    assert drafts == [
+        chunking.ChunkDraft(
+            index=0,
+            text="Office hours: Monday to Friday 8–18.\n\nOffice hours > Weekend: Saturday 9–12."
+            "\n\nAddress: Elm Street 4, Springfield.",
+            heading="Office hours; Office hours > Weekend; Address",
+        )
     ]
-    assert [d.index for d in drafts] == [0, 1, 2]
 
 
-def test_it_merges_small_consecutive_sections_under_the_same_heading() -> None:
+def test_it_merges_consecutive_sections_under_the_same_heading_into_one_unit() -> None:
     sections = [
         Section("First page text.", heading="Prices", page=1),
         Section("Second page text.", heading="Prices", page=2),
@@ -171,20 +183,40 @@ def test_it_merges_small_consecutive_sections_under_the_same_heading() -> None:
     ]
     drafts = chunking.chunk_sections(sections)
     assert [(d.text, d.heading, d.page) for d in drafts] == [
-        ("First page text.\n\nSecond page text.", "Prices", 1),
-        ("Something else.", "Other", 2),
+        ("Prices: First page text.\n\nSecond page text.\n\nOther: Something else.", "Prices; Other", 1),
     ]
 
 
-def test_it_records_the_page_each_chunk_starts_on() -> None:
-    sections = [Section(prose(14, start=p), page=p) for p in range(1, 6)]
-    drafts = chunking.chunk_sections(sections, size=500, overlap=0)
-    pages = [d.page or 0 for d in drafts]
-    assert pages == sorted(pages)
-    assert pages[0] == 1 and pages[-1] == 5
-    for draft, page in zip(drafts, pages, strict=True):
-        page_text = sections[page - 1].text
-        assert draft.text.split("\n\n")[0][:50] in page_text
+def test_chunks_are_full_except_a_documents_last() -> None:
+    # A handbook of many short sections, like the caller documents: ~150–500 characters each.
+    sections = [Section(prose(2 + i % 6, start=i), heading=f"Topic {i}") for i in range(40)]
+    drafts = chunking.chunk_sections(sections, title="Handbook", size=1000, overlap=150)
+    assert len(drafts) > 5
+    assert all(800 <= len(d.text) <= 1000 for d in drafts[:-1]), [len(d.text) for d in drafts]
+    # Every section's heading is findable in the chunk that holds its start.
+    for i in range(40):
+        assert any(f"Topic {i}: " in d.text and f"Topic {i}" in d.heading.split("; ") for d in drafts)
+
+
+def test_a_chunk_cut_at_a_section_start_does_not_repeat_the_previous_section() -> None:
+    sections = [Section(prose(9, start=i), heading=f"Topic {i}") for i in range(6)]  # ~600 chars each
+    drafts = chunking.chunk_sections(sections, size=1000, overlap=150, min_size=500)
+    starts = [d for d in drafts[1:] if d.text.startswith("Topic ")]
+    assert starts
+    for draft in starts:
+        previous = drafts[draft.index - 1]
+        assert not previous.text.endswith(draft.text[:40])
+
+
+def test_a_long_section_is_split_and_every_piece_keeps_its_heading_path() -> None:
+    sections = [Section(prose(60), heading="Policies > Cancellations"), Section("Short.", heading="Parking")]
+    drafts = chunking.chunk_sections(sections, size=1000, overlap=150)
+    assert len(drafts) >= 4
+    assert drafts[0].text.startswith("Policies > Cancellations: ")
+    assert all(d.heading.split("; ")[0] == "Policies > Cancellations" for d in drafts)
+    assert drafts[-1].heading.endswith("Parking")
+    for draft in drafts[:-1]:
+        assert 800 <= len(draft.text) <= 1000 and draft.text.endswith(".")
 
 
 def test_it_drops_a_heading_that_repeats_the_document_title() -> None:
@@ -193,18 +225,72 @@ def test_it_drops_a_heading_that_repeats_the_document_title() -> None:
         Section("Mon–Fri.", heading="Clinic Handbook > Office hours"),
     ]
     drafts = chunking.chunk_sections(sections, title="Clinic Handbook")
-    assert [d.heading for d in drafts] == ["", "Office hours"]
+    assert [(d.text, d.heading) for d in drafts] == [("Intro.\n\nOffice hours: Mon–Fri.", "Office hours")]
 
 
-def test_contextualize_prefixes_title_and_heading() -> None:
-    draft = chunking.ChunkDraft(index=0, text="Saturday 9–12.", heading="Office hours > Weekend")
-    assert (
-        chunking.contextualize(draft, "Clinic Handbook")
-        == "Clinic Handbook — Office hours > Weekend\nSaturday 9–12."
-    )
-    assert chunking.contextualize(draft) == "Office hours > Weekend\nSaturday 9–12."
+def test_running_headers_and_footers_of_pages_are_kept_once() -> None:
+    pages = [
+        Section(f"Northside Auto · 12 Mill Road · (555) 010-0199\n{prose(3, start=p)}\nPage {p} of 4", page=p)
+        for p in range(1, 5)
+    ]
+    drafts = chunking.chunk_sections(pages, size=1000, overlap=0)
+    text = "\n".join(d.text for d in drafts)
+    assert text.count("(555) 010-0199") == 1
+    assert text.count("Page ") == 1
+    for p in range(1, 5):
+        assert prose(3, start=p) in text
+
+
+def test_table_cells_at_the_edges_of_pages_are_content_not_furniture() -> None:
+    pages = [
+        Section("Header of the fee schedule\nService\nFee\nMicrochip\n$55\nSpay\n$310", page=1),
+        Section("Header of the fee schedule\nDental cleaning\n$450\nCheckup\n$84", page=2),
+        Section("Header of the fee schedule\nCremation\n$210", page=3),
+    ]
+    text = "\n".join(d.text for d in chunking.chunk_sections(pages))
+    for price in ("$55", "$310", "$450", "$84", "$210"):
+        assert price in text
+    assert text.count("Header of the fee schedule") == 1
+
+
+def test_a_banner_line_repeated_through_a_text_is_kept_once() -> None:
+    banner = "Pawsitive Vet Clinic | 24/7 line 555-0142"
+    sections = [Section(f"{banner}\n\n{prose(2, start=i)}", heading=f"Part {i}") for i in range(4)]
+    text = "\n".join(d.text for d in chunking.chunk_sections(sections))
+    assert text.count(banner) == 1
+
+
+def test_lines_that_differ_only_in_their_numbers_are_content() -> None:
+    rules = "\n".join(f"Rule {i}: never promise anything about case number {i} on the phone." for i in range(30))
+    text = "\n".join(d.text for d in chunking.chunk_sections([Section(rules)], overlap=0))
+    for i in range(30):
+        assert f"case number {i} on" in text
+
+
+def test_short_lines_that_recur_in_content_are_not_furniture() -> None:
+    sections = [
+        Section("Sunday: Closed\nMonday: 8–18", heading="Shop hours"),
+        Section("Sunday: Closed\nMonday: 9–17", heading="Workshop hours"),
+        Section("Sunday: Closed\nMonday: 7–12", heading="Café hours"),
+    ]
+    text = chunking.chunk_sections(sections)[0].text
+    assert text.count("Sunday: Closed") == 3
+
+
+def test_contextualize_adds_the_heading_when_the_chunk_starts_inside_its_section() -> None:
+    inside = chunking.ChunkDraft(index=1, text="Saturday 9–12.", heading="Office hours > Weekend; Address")
+    assert chunking.contextualize(inside) == "Office hours > Weekend: Saturday 9–12."
+    inline = chunking.ChunkDraft(index=0, text="Office hours: Mon–Fri.", heading="Office hours")
+    assert chunking.contextualize(inline) == "Office hours: Mon–Fri."
     bare = chunking.ChunkDraft(index=0, text="Just text.")
     assert chunking.contextualize(bare, "") == "Just text."
+
+
+def test_contextualize_puts_the_title_on_its_own_line_first() -> None:
+    draft = chunking.ChunkDraft(index=0, text="Saturday 9–12.", heading="Office\nhours")
+    assert chunking.contextualize(draft, " Clinic\n\n Handbook\t") == "Clinic Handbook\nOffice hours: Saturday 9–12."
+    assert chunking.contextualize(draft, "Clinic Handbook", with_title=False) == "Office hours: Saturday 9–12."
+    bare = chunking.ChunkDraft(index=0, text="Just text.")
     assert chunking.contextualize(bare, "Title") == "Title\nJust text."
 
 
@@ -228,13 +314,6 @@ def test_it_leaves_text_that_extraction_normalised_as_it_is() -> None:
     drafts = chunking.chunk_sections(extracted.sections)
     assert [d.text for d in drafts] == [s.text for s in extracted.sections]
     assert extraction.normalise(extracted.text) == extracted.text
-
-
-def test_contextualize_puts_a_title_of_several_lines_on_one_line() -> None:
-    draft = chunking.ChunkDraft(index=0, text="Saturday 9–12.", heading="Office\nhours")
-    assert chunking.contextualize(draft, " Clinic\n\n Handbook\t") == (
-        "Clinic Handbook — Office hours\nSaturday 9–12."
-    )
 
 
 def test_it_is_deterministic() -> None:
@@ -275,10 +354,10 @@ def test_property_chunks_are_bounded_whole_words_in_order(
     text: str, size: int, overlap: int
 ) -> None:
     drafts = chunking.chunk_sections([Section(text, heading="H")], size=size, overlap=overlap)
-    source = words_of(text)
-    if not source:
+    if not words_of(text):
         assert drafts == []
         return
+    source = ["H:", *words_of(text)]  # the heading is inline in front of the section
     assert [d.index for d in drafts] == list(range(len(drafts)))
     covered = 0  # source words covered by the chunks so far
     for draft in drafts:

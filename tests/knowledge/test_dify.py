@@ -23,10 +23,9 @@ def dify_body(query: str = "where can i park", *, knowledge_id: str = "brightsmi
 
 @pytest.fixture
 def kb(tenant: models.Tenant, ingest_text: Callable[..., models.Document]) -> models.Tenant:
-    ingest_text(
-        "# Parking\n\nFree parking behind the building.\n\n# Hours\n\nOpen Saturday 9 to 12.\n\n"
-        "# Prices\n\nA cleaning costs $115.", "faq.md",
-    )
+    # Two documents: the sections of one short document are packed into one chunk.
+    ingest_text("# Parking\n\nFree parking behind the building.", "faq.md")
+    ingest_text("# Hours\n\nOpen Saturday 9 to 12.\n\n# Prices\n\nA cleaning costs $115.", "hours.md")
     return tenant
 
 
