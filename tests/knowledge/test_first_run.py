@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from knowledge import models, retrieval, services
+from knowledge import flags, models, retrieval, services
 
 pytestmark = pytest.mark.django_db
 
@@ -34,9 +34,9 @@ def test_the_demo_tenant_has_retrieval_on_while_the_global_default_stays_off(
     call_command("kb_demo", stdout=io.StringIO())
     demo = models.Tenant.objects.get(slug="demo")
     assert demo.retrieval_enabled is True
-    assert retrieval.retrieval_enabled(demo)
+    assert flags.retrieval_enabled(demo)
     other = services.tenant_create(slug="fresh", name="Fresh")
-    assert not retrieval.retrieval_enabled(other)
+    assert not flags.retrieval_enabled(other)
     run_jobs()
     result = retrieval.retrieve(tenant=demo, query="are you open on saturdays")
     assert result.retrieval_enabled and result.knowledge
