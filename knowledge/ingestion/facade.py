@@ -21,7 +21,8 @@ from knowledge import embeddings, filetypes, models
 
 # Bump when extraction or chunking changes the chunks produced for the same bytes.
 # p2: ZWNJ/ZWJ are kept (chunking normalises with extraction's rules).
-PIPELINE_VERSION = "p2"
+# p3: PII neutralisation between extraction and chunking (mail, Teams, ClickUp by default).
+PIPELINE_VERSION = "p3"
 ACTIVE_JOB_STATUSES = (models.JobStatus.QUEUED, models.JobStatus.RUNNING)
 TASK_FUNC = "knowledge.tasks.ingest_job"
 TASK_GROUP = "ingest"
