@@ -120,7 +120,7 @@ class NeutralisationSettingsAdmin(TenantScopedAdmin):
     list_display = ("tenant", "locale", "source_kinds", "person_names", "updated_at")
     search_fields = ("tenant__slug",)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if not self.has_change_permission(request, obj):  # view only: the stored fields as they are
             return ["tenant", "locale", "source_kinds", "person_names", "published_contacts", "updated_at"]
         kinds = [forms.KIND_FIELD_PREFIX + kind for kind in models.SourceKind.values]

@@ -93,6 +93,23 @@ def neutraliser(policy: Policy) -> Callable[[str], neutralisation.Neutralised]:
     return run
 
 
+# Placeholders written into a virtual document's stored source must survive its extraction
+# when it is read again (a re-ingest): Markdown and HTML would take "<EMAIL>" for a tag.
+_SOURCE_PLACEHOLDER = {
+    "md": lambda p: "\\<" + p[1:-1] + "\\>",
+    "html": lambda p: "&lt;" + p[1:-1] + "&gt;",
+}
+
+
+def _as_source(text: str, file_type: str) -> str:
+    escape = _SOURCE_PLACEHOLDER.get(file_type)
+    if escape is None:
+        return text
+    for placeholder in neutralisation.PLACEHOLDERS.values():
+        text = text.replace(placeholder, escape(placeholder))
+    return text
+
+
 def step(work: Work) -> None:
     """Neutralise what the later steps chunk, embed and store, when the policy says so."""
     doc = work.document
@@ -122,7 +139,7 @@ def step(work: Work) -> None:
         if name != doc.name:
             work.document_updates["name"] = name
         if not doc.file and doc.inline_text:
-            inline = clean(doc.inline_text, count=False)
+            inline = _as_source(clean(doc.inline_text, count=False), doc.file_type)
             if inline != doc.inline_text:
                 work.document_updates["inline_text"] = inline
     except neutralisation.NeutralisationError as exc:
