@@ -171,6 +171,9 @@ KB_CHUNK_OVERLAP = envint("KB_CHUNK_OVERLAP", 150, minimum=100, maximum=200)
 KB_POLICY_MAX_CHARS = envint("KB_POLICY_MAX_CHARS", 3000, minimum=100)
 KB_MAX_PDF_PAGES = envint("KB_MAX_PDF_PAGES", 2000, minimum=1)
 KB_MAX_EXTRACTED_CHARS = envint("KB_MAX_EXTRACTED_CHARS", 20_000_000, minimum=1000)
+# PII neutralisation: the locale whose national phone numbers count, for tenants that set none
+# (checked by the knowledge.E004 system check: settings import no app code).
+KB_DEFAULT_LOCALE = envstr("KB_DEFAULT_LOCALE", "en-US").strip() or "en-US"
 
 KB_INGEST_MAX_ATTEMPTS = envint("KB_INGEST_MAX_ATTEMPTS", 3, minimum=1)
 KB_INGEST_TIMEOUT = envint("KB_INGEST_TIMEOUT", 900, minimum=10)

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from knowledge import ingestion, models, selectors, services
+from knowledge import forms, ingestion, models, selectors, services
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -110,3 +110,26 @@ class IngestJobAdmin(TenantScopedAdmin):
     list_display = ("id", "document", "tenant", "status", "trigger", "attempts", "created_at", "finished_at")
     list_filter = ("status", "trigger")
     readonly_fields = [f.name for f in models.IngestJob._meta.fields]
+
+
+@admin.register(models.NeutralisationSettings)
+class NeutralisationSettingsAdmin(TenantScopedAdmin):
+    """Per-tenant and per-source-kind PII neutralisation (DESIGN §10); saved by the service."""
+
+    form = forms.NeutralisationSettingsForm
+    list_display = ("tenant", "locale", "source_kinds", "person_names", "updated_at")
+    search_fields = ("tenant__slug",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if not self.has_change_permission(request, obj):  # view only: the stored fields as they are
+            return ["tenant", "locale", "source_kinds", "person_names", "published_contacts", "updated_at"]
+        kinds = [forms.KIND_FIELD_PREFIX + kind for kind in models.SourceKind.values]
+        return ["tenant", "locale", *kinds, "person_names", "published_contacts_text"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        row = services.neutralisation_settings_update(
+            tenant=form.cleaned_data["tenant"], locale=form.cleaned_data["locale"],
+            source_kinds=form.source_kinds(), person_names=form.cleaned_data["person_names"],
+            published_contacts=form.published_contacts(),
+        )
+        obj.pk = row.pk

@@ -83,3 +83,19 @@ def check_embedding_provider(app_configs: Any = None, **kwargs: Any) -> list[che
         f"KB_EMBEDDING_PROVIDER must be one of {', '.join(embeddings.PROVIDERS)}, got {name!r}",
         id="knowledge.E003",
     )]
+
+
+@checks.register()
+def check_default_locale(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """KB_DEFAULT_LOCALE names a locale with phone regions (PII neutralisation needs them)."""
+    from django.conf import settings
+
+    from knowledge import neutralisation
+
+    if neutralisation.regions_for_locale(settings.KB_DEFAULT_LOCALE):
+        return []
+    return [checks.Error(
+        f"KB_DEFAULT_LOCALE {settings.KB_DEFAULT_LOCALE!r} names no known phone region",
+        hint="use a locale such as en-US, en-GB, de-DE or fr-FR",
+        id="knowledge.E004",
+    )]

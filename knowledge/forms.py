@@ -97,3 +97,66 @@ class ApiKeyCreateForm(forms.Form):
 
 class TenantSwitchForm(forms.Form):
     tenant = forms.IntegerField()
+
+
+# --- Admin: PII neutralisation settings ---------------------------------------------------------
+
+KIND_FIELD_PREFIX = "neutralise_"
+
+
+class NeutralisationSettingsForm(forms.ModelForm):
+    """The tenant's PII neutralisation settings: one default/on/off choice per source kind
+    (packed into ``source_kinds``), published contacts one per line. The admin saves it
+    through ``services.neutralisation_settings_update``."""
+
+    published_contacts_text = forms.CharField(
+        label="Published contacts", required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The business's own phone numbers, e-mail addresses and address, one per line: never neutralised.",
+    )
+
+    class Meta:
+        model = models.NeutralisationSettings
+        fields = ("tenant", "locale", "person_names")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        overrides = self.instance.source_kinds if isinstance(self.instance.source_kinds, dict) else {}
+        for kind in models.SourceKind.values:
+            value = overrides.get(kind)
+            self.fields[KIND_FIELD_PREFIX + kind].initial = "" if value is None else ("on" if value else "off")
+        contacts = self.instance.published_contacts if isinstance(self.instance.published_contacts, list) else []
+        self.fields["published_contacts_text"].initial = "\n".join(str(c) for c in contacts)
+
+    def clean_locale(self) -> str:
+        from knowledge.ingestion import neutralise
+
+        locale = str(self.cleaned_data.get("locale") or "").strip()
+        error = neutralise.locale_error(locale)
+        if error:
+            raise forms.ValidationError(error)
+        return locale
+
+    def source_kinds(self) -> dict[str, bool]:
+        chosen = {kind: self.cleaned_data.get(KIND_FIELD_PREFIX + kind, "") for kind in models.SourceKind.values}
+        return {kind: value == "on" for kind, value in chosen.items() if value in ("on", "off")}
+
+    def published_contacts(self) -> list[str]:
+        text = self.cleaned_data.get("published_contacts_text") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _add_source_kind_fields() -> None:
+    # Declared on the class (not in __init__) so the admin's fieldsets know them.
+    from knowledge.ingestion import neutralise
+
+    for kind, label in models.SourceKind.choices:
+        default = "on" if neutralise.default_enabled(kind) else "off"
+        field = forms.ChoiceField(
+            label=f"{label} sources", required=False,
+            choices=[("", f"default ({default})"), ("on", "on"), ("off", "off")],
+        )
+        NeutralisationSettingsForm.base_fields[KIND_FIELD_PREFIX + kind] = field
+        NeutralisationSettingsForm.declared_fields[KIND_FIELD_PREFIX + kind] = field
+
+
+_add_source_kind_fields()

@@ -254,6 +254,39 @@ class Chunk(models.Model):
         return f"chunk {self.document_id}#{self.chunk_index}"
 
 
+class NeutralisationSettings(models.Model):
+    """A tenant's PII neutralisation settings (DESIGN §10). No row: the defaults — on for
+    mail, Teams and ClickUp sources, off for the rest, no person names, the locale of
+    ``KB_DEFAULT_LOCALE``. What applies to a document is decided in one place:
+    ``knowledge.ingestion.neutralise.policy_for``."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="neutralisation_settings")
+    locale = models.CharField(
+        max_length=35, blank=True,
+        help_text="Locale whose national phone numbers are neutralised, e.g. en-US, de-DE; "
+                  "empty: KB_DEFAULT_LOCALE. International numbers (+…) always are.",
+    )
+    source_kinds = models.JSONField(
+        default=dict, blank=True,
+        help_text='Per source kind overrides of the default, e.g. {"upload": true, "teams": false}.',
+    )
+    person_names = models.BooleanField(
+        default=False, help_text="Also replace names announced by a salutation, title or sign-off."
+    )
+    published_contacts = models.JSONField(
+        default=list, blank=True,
+        help_text="The business's own published phone numbers, e-mail addresses and address: never neutralised.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "PII neutralisation settings"
+        verbose_name_plural = "PII neutralisation settings"
+
+    def __str__(self) -> str:
+        return f"PII neutralisation of {self.tenant}"
+
+
 class TaskRunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     OK = "ok", "OK"

@@ -74,10 +74,19 @@ class JobOut(Schema):
     skip_reason: str
     embedding_model: str
     stats: dict[str, Any]
+    # PII neutralised by the job, per type (never values); null when the step did not run.
+    pii: dict[str, int] | None = None
     heartbeat_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
     created_at: datetime
+
+
+    @staticmethod
+    def resolve_pii(obj: Any) -> dict[str, int] | None:
+        stats = obj.get("stats") if isinstance(obj, dict) else getattr(obj, "stats", None)
+        pii = (stats or {}).get("pii")
+        return dict(pii) if isinstance(pii, dict) else None
 
 
 class JobPage(Schema):

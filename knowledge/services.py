@@ -52,6 +52,45 @@ def tenant_set_retrieval(*, tenant: models.Tenant, enabled: bool | None) -> mode
     return tenant
 
 
+_UNSET: Any = object()
+
+
+def neutralisation_settings_update(
+    *,
+    tenant: models.Tenant,
+    locale: str = _UNSET,
+    source_kinds: dict[str, bool] = _UNSET,
+    person_names: bool = _UNSET,
+    published_contacts: list[str] = _UNSET,
+) -> models.NeutralisationSettings:
+    """Create or change the tenant's PII neutralisation settings (only the arguments given).
+
+    ``source_kinds`` overrides the default per source kind (``{"upload": True}``);
+    ``published_contacts`` is the business's own phone / e-mail / address, never
+    neutralised (the business profile fills it). Documents already ingested keep their
+    chunks until they are re-ingested."""
+    from knowledge.ingestion import neutralise
+
+    with transaction.atomic():
+        row, _ = models.NeutralisationSettings.objects.select_for_update().get_or_create(tenant=tenant)
+        if locale is not _UNSET:
+            error = neutralise.locale_error(locale)
+            if error:
+                raise InvalidInput(error)
+            row.locale = locale.strip()
+        if source_kinds is not _UNSET:
+            unknown = sorted(set(source_kinds) - set(models.SourceKind.values))
+            if unknown or not all(isinstance(v, bool) for v in source_kinds.values()):
+                raise InvalidInput("source_kinds maps source kinds to true or false")
+            row.source_kinds = dict(source_kinds)
+        if person_names is not _UNSET:
+            row.person_names = bool(person_names)
+        if published_contacts is not _UNSET:
+            row.published_contacts = [v.strip() for v in published_contacts if v and v.strip()]
+        row.save()
+    return row
+
+
 def tenant_select(*, user: Any, tenant: models.Tenant) -> None:
     """Remember the tenant a user switched to (the switcher's choice survives logins)."""
     models.Membership.objects.filter(user_id=user.pk, tenant=tenant).update(last_selected_at=timezone.now())

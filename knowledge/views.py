@@ -24,10 +24,11 @@ from django.views.decorators.http import require_http_methods
 from kbsite.errors import ServiceError
 from kbsite.pages import KbContext, is_htmx, render_page, safe_next, tenant_view
 from knowledge import auth, checks, flags, forms, ingestion, models, retrieval, selectors, services
+from knowledge.ingestion import neutralise
 
 IN_FLIGHT_DOC = frozenset({models.DocStatus.QUEUED, models.DocStatus.INGESTING})
 RETRYABLE_JOB = frozenset({models.JobStatus.FAILED, models.JobStatus.SKIPPED})
-STAGE_ORDER = {name: i for i, name in enumerate(("read", "extract", "neutralize", "chunk", "embed", "store"))}
+STAGE_ORDER = {name: i for i, name in enumerate(("read", "extract", "neutralise", "chunk", "embed", "store"))}
 FILES_PER_PAGE = 50
 CHUNKS_PER_PAGE = 25
 JOBS_PER_PAGE = 50
@@ -123,10 +124,15 @@ def document_detail(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
     chunks = selectors.document_chunks(tenant=kb.tenant, document=doc)
     chunk_page = Paginator(chunks, CHUNKS_PER_PAGE).get_page(request.GET.get("page"))
     latest = jobs[0] if jobs else None
+    rows = [job_row(j) for j in jobs]
+    served = next((r for r in rows if r["job"].status == models.JobStatus.READY and not r["job"].embed_only_missing), None)
     context = {
         "title": doc.name,
         "doc": doc,
-        "jobs": [job_row(j) for j in jobs],
+        "jobs": rows,
+        # PII neutralisation: whether it applies now, and what the served version's job replaced.
+        "neutralised": neutralise.policy_for(tenant=kb.tenant, source_kind=doc.source_kind).enabled,
+        "served_pii": served["pii"] if served else None,
         "chunk_page": chunk_page,
         "in_flight": doc.status in IN_FLIGHT_DOC,
         "can_retry": latest is not None and latest.status in RETRYABLE_JOB,
@@ -138,7 +144,8 @@ def job_row(job: models.IngestJob) -> dict[str, Any]:
     """A job with its stats split into stage timings and counts, for the templates."""
     stats = job.stats or {}
     timings = stats.get("timings_ms") or {}
-    counts = {k: v for k, v in stats.items() if k != "timings_ms"}
+    counts = {k: v for k, v in stats.items() if k not in ("timings_ms", "pii")}
+    pii = stats.get("pii")
     # JSONB does not keep key order: show the stages in pipeline order, unknown ones last.
     ordered = sorted(timings.items(), key=lambda kv: (STAGE_ORDER.get(kv[0], len(STAGE_ORDER)), kv[0]))
     return {
@@ -146,6 +153,8 @@ def job_row(job: models.IngestJob) -> dict[str, Any]:
         "timings": ordered,
         "total_ms": round(sum(v for v in timings.values() if isinstance(v, int | float)), 2),
         "counts": list(counts.items()),
+        # PII neutralised, per type (never values); None when the step did not run.
+        "pii": sorted(pii.items()) if isinstance(pii, dict) else None,
     }
 
 

@@ -9,6 +9,7 @@ Modules
 ``pipeline``  the steps and the :class:`~knowledge.ingestion.pipeline.Work` they share.
 ``store``     the store step: chunks replaced as a whole and the job finished, in one
               transaction, only while the attempt holds its claim.
+``neutralise`` the PII neutralisation step and the rule for when it applies (``policy_for``).
 ``runner``    what the worker runs for one job (``run_job``).
 ``reaper``    stale jobs taken back, lost tasks re-sent; runs outside the cluster too.
 ``liveness``  ok | degraded | stalled, judged by progress on the job rows.
@@ -20,8 +21,10 @@ and then ``store``. A step is a function ``step(work: Work) -> None``:
 
 * it reads only fields that earlier steps set on ``work`` and sets its own:
   ``read`` → ``data``; ``extract`` → ``title``, ``sections`` (``extraction.Section``: text,
-  heading, page) and drops ``data``; ``neutralise`` → rewrites ``sections[i].text`` in
-  place (never adds, drops or reorders sections, nor changes their heading or page);
+  heading, page) and drops ``data``; ``neutralise`` → rewrites ``sections[i].text`` and
+  ``.heading`` and ``title`` in place (never adds, drops or reorders sections, nor changes a
+  page), sets ``document_updates`` (the document's name and inline text, neutralised, for
+  the store to write) and ``stats.pii``;
   ``chunk`` → ``drafts``, ``contexts``; ``embed`` → ``vectors`` (None when embeddings are
   off), ``model_name``, ``tokens``;
 * it records counts in ``work.stats.counts`` (the runner times it under its stage name);
@@ -31,8 +34,9 @@ and then ``store``. A step is a function ``step(work: Work) -> None``:
 * it writes nothing to the database and has no side effect outside ``work``: a job may run
   more than once (at-least-once delivery), and only ``store`` — under the claim — writes.
 
-``neutralise`` is a pass-through slot today; the PII neutraliser replaces its body (or the
-entry in ``STEPS``) without touching the other steps.
+``neutralise`` (``neutralise.py``) is the only place text is neutralised: a document whose
+policy says so (``neutralise.policy_for``) stores only neutralised text — chunk text, headings,
+title, search vector, embedded text, name and inline text — or fails.
 
 Callers import the package: ``from knowledge import ingestion; ingestion.request_ingestion(...)``.
 """

@@ -21,7 +21,8 @@ from knowledge import embeddings, filetypes, flags, models
 
 # Bump when extraction or chunking changes the chunks produced for the same bytes.
 # p2: ZWNJ/ZWJ are kept (chunking normalises with extraction's rules).
-# p3: sections packed into full chunks with headings inline; page furniture kept once.
+# p3: sections packed into full chunks with headings inline; page furniture kept once; PII
+# neutralisation between extraction and chunking (mail, Teams, ClickUp by default).
 PIPELINE_VERSION = "p3"
 ACTIVE_JOB_STATUSES = (models.JobStatus.QUEUED, models.JobStatus.RUNNING)
 TASK_FUNC = "knowledge.tasks.ingest_job"

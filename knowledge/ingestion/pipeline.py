@@ -37,6 +37,7 @@ class Stats:
 
     timings_ms: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    pii: dict[str, int] | None = None  # neutralise: spans replaced per type; None when it did not run
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -47,7 +48,10 @@ class Stats:
             self.timings_ms[name] = round((time.perf_counter() - started) * 1000, 2)
 
     def as_json(self) -> dict[str, Any]:
-        return {"timings_ms": self.timings_ms, **self.counts}
+        out: dict[str, Any] = {"timings_ms": self.timings_ms, **self.counts}
+        if self.pii is not None:
+            out["pii"] = dict(self.pii)
+        return out
 
 
 @dataclass
@@ -64,6 +68,8 @@ class Work:
     vectors: list[list[float]] | None = None  # embed (None: embeddings are off)
     model_name: str = ""  # embed: ``provider:model`` of the vectors
     tokens: int = 0  # embed: tokens the provider counted
+    # neutralise: the document's own fields to store neutralised (name, inline_text)
+    document_updates: dict[str, str] = field(default_factory=dict)
 
     @property
     def document(self) -> models.Document:
@@ -113,11 +119,14 @@ def extract(work: Work) -> None:
 
 
 def neutralise(work: Work) -> None:
-    """The PII neutralisation slot: a pass-through until the neutraliser is wired in.
+    """PII neutralisation (``neutralise.step``): when the tenant's policy applies to the
+    document's source kind, rewrites the text and heading of ``work.sections`` and the title
+    (never adds, drops or reorders sections, nor changes a page), asks the store to keep the
+    document's name and inline text only neutralised (``work.document_updates``), records
+    per-type counts in ``work.stats.pii`` and fails with :class:`IngestError`."""
+    from knowledge.ingestion import neutralise as neutralise_step
 
-    It may rewrite the text of ``work.sections`` (never add or drop a section's heading or
-    page), record its counts under ``work.stats.counts`` and raise :class:`IngestError`.
-    """
+    neutralise_step.step(work)
 
 
 def chunk(work: Work) -> None:
@@ -150,7 +159,7 @@ def embed_texts(texts: list[str]) -> tuple[list[list[float]], int, str]:
 
 
 # The order of the steps, each under its stage name (the key of its timing in the job's
-# stats). Plugging a step in (the neutraliser) is a change to its function or to this tuple.
+# stats). Plugging a step in is a change to its function or to this tuple.
 STEPS: tuple[tuple[str, Step], ...] = (
     ("read", read),
     ("extract", extract),

@@ -64,7 +64,14 @@ def store(work: Work) -> bool:
         doc.ingest_error = ""
         doc.ingested_at = now
         doc.chunk_count = len(work.drafts)
-        doc.save(update_fields=["status", "ingest_error", "ingested_at", "chunk_count", "updated_at"])
+        fields = ["status", "ingest_error", "ingested_at", "chunk_count", "updated_at"]
+        # Neutralised name and inline text replace the raw ones this job read — not a newer
+        # value that arrived meanwhile (its own job neutralises it).
+        for name, value in work.document_updates.items():
+            if doc.content_sha256 == job.content_sha256 and getattr(doc, name) == getattr(work.document, name):
+                setattr(doc, name, value)
+                fields.append(name)
+        doc.save(update_fields=fields)
         charge_tokens(tenant_id=doc.tenant_id, tokens=work.tokens)
         if doc.kind == models.Kind.POLICY:
             policy_cache.bump(tenant_id=doc.tenant_id)
