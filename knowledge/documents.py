@@ -25,7 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from kbsite.errors import InvalidInput, NotFound, TooLarge, UnsupportedMedia
 from knowledge import filetypes, ingestion, models, names, policy_cache
 
-TEXT_FORMATS = {"txt": "text/plain", "md": "text/markdown"}
+TEXT_FORMATS = {"txt": "text/plain", "md": "text/markdown", "html": "text/html"}
 
 
 @dataclass

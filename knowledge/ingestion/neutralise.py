@@ -16,6 +16,7 @@ stats under ``pii``. Any failure fails the document: nothing is ever embedded ra
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from django.conf import settings
 
 from knowledge import models, neutralisation
 from knowledge.ingestion.pipeline import IngestError, Work
+
+# Document.metadata key: the hash of the neutralised inline text the store kept.
+NEUTRALISED_SHA256 = "neutralised_sha256"
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +146,11 @@ def step(work: Work) -> None:
             inline = _as_source(clean(doc.inline_text, count=False), doc.file_type)
             if inline != doc.inline_text:
                 work.document_updates["inline_text"] = inline
+                # content_sha256 stays the hash of the source's own text (what makes an
+                # unchanged item a no-op); the read step accepts this one for the stored text.
+                work.document_updates["metadata"] = {
+                    **doc.metadata, NEUTRALISED_SHA256: hashlib.sha256(inline.encode("utf-8")).hexdigest(),
+                }
     except neutralisation.NeutralisationError as exc:
         raise IngestError(f"PII neutralisation failed, so nothing was stored: {exc}") from exc
     except Exception as exc:  # anything else inside the step: the document fails, raw text is never kept

@@ -3,7 +3,6 @@ chunking, its per-tenant / per-source-kind settings, counts on the job, failure 
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,7 @@ from django.urls import reverse
 
 from kbsite.errors import InvalidInput
 from knowledge import checks as kb_checks
-from knowledge import chunking, embeddings, ingestion, models, services
+from knowledge import chunking, documents, embeddings, ingestion, models, services
 
 pytestmark = pytest.mark.django_db
 
@@ -37,14 +36,11 @@ JOBS_URL = "/api/v1/kb/ingest-jobs"
 
 def _virtual(tenant: models.Tenant, text: str, *, source_kind: str = "outlook", name: str = SUBJECT,
              external_id: str = "msg-1", file_type: str = "md") -> models.Document:
-    """A document as a connector stores it (inline text, its real hash), queued through the façade."""
-    doc = models.Document.objects.create(
-        tenant=tenant, name=name, kind="knowledge", source_kind=source_kind, source_id=external_id,
-        inline_text=text, content_type=f"text/{'plain' if file_type == 'txt' else file_type}", file_type=file_type, size_bytes=len(text.encode()),
-        content_sha256=hashlib.sha256(text.encode()).hexdigest(),
-    )
-    ingestion.request_ingestion(document=doc, trigger=models.Trigger.CONNECTOR)
-    return doc
+    """A document as a connector stores it (inline text, its real hash), through the one way in."""
+    return documents.document_put(
+        tenant=tenant, source_kind=source_kind, external_id=external_id, title=name, text=text,
+        text_format=file_type,
+    ).document
 
 
 def _upload(tenant: models.Tenant, text: str, name: str = "notes.md") -> models.Document:
