@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from kbsite.errors import Conflict, InvalidInput, TooLarge, UnsupportedMedia
-from knowledge import apikeys, filetypes, ingestion, models, names, policy_cache
+from knowledge import apikeys, filetypes, ingestion, models, names, purge
 
 VALID_SCOPES = {s.value for s in models.Scope}
 
@@ -166,15 +166,6 @@ def document_upload(
 
 
 def document_delete(*, document: models.Document) -> None:
-    """Delete a document; its chunks and jobs go with it (FK cascade, same transaction), its
-    file after commit."""
-    storage_name = document.file.name if document.file else ""
-    storage = document.file.storage if document.file else None
-    was_policy = document.kind == models.Kind.POLICY
-    tenant_id = document.tenant_id
-    with transaction.atomic():
-        document.delete()
-        if was_policy:
-            policy_cache.bump(tenant_id=tenant_id)
-        if storage_name and storage is not None:
-            transaction.on_commit(lambda: storage.delete(storage_name))
+    """Delete a document; its chunks and jobs go in the same transaction, its file after
+    commit, its personal content's audit text is redacted (``knowledge.purge``)."""
+    purge.document_purge(document=document, reason="document deleted")

@@ -30,6 +30,11 @@ and then ``store``. A step is a function ``step(work: Work) -> None``:
   fails the job with a generic reason (details in the worker's log);
 * it writes nothing to the database and has no side effect outside ``work``: a job may run
   more than once (at-least-once delivery), and only ``store`` — under the claim — writes.
+  One exception, the budget: ``embed`` holds a reservation of the tenant's monthly budget
+  (``knowledge.budgets``) for the provider call and sets ``work.reservation_id``; ``store``
+  settles it in its transaction, and the runner releases it whenever the attempt ends
+  without storing. A step ends the job ``skipped`` (the previous version stays served) by
+  raising ``JobSkipped(reason)`` — ``embed`` does when the month has not enough left.
 
 ``neutralise`` is a pass-through slot today; the PII neutraliser replaces its body (or the
 entry in ``STEPS``) without touching the other steps.
@@ -57,7 +62,7 @@ from knowledge.ingestion.facade import (
     retry_job,
 )
 from knowledge.ingestion.liveness import Liveness, worker_liveness
-from knowledge.ingestion.pipeline import IngestError
+from knowledge.ingestion.pipeline import IngestError, JobSkipped
 from knowledge.ingestion.reaper import reap_if_due, reap_stale_jobs
 from knowledge.ingestion.runner import claim, run_job
 
@@ -68,6 +73,7 @@ __all__ = [
     "IngestError",
     "IngestionOutcome",
     "IngestionStatus",
+    "JobSkipped",
     "Liveness",
     "Outcome",
     "chunks_to_embed",

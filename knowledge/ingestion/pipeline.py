@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from knowledge import embeddings, models
+from knowledge import budgets, embeddings, models
 from knowledge.ingestion import facade
 
 
@@ -29,6 +29,15 @@ class IngestError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+
+
+class JobSkipped(Exception):
+    """The job cannot run now and ends ``skipped`` with ``reason`` (over the tenant's budget);
+    the document keeps serving what it served."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -64,6 +73,8 @@ class Work:
     vectors: list[list[float]] | None = None  # embed (None: embeddings are off)
     model_name: str = ""  # embed: ``provider:model`` of the vectors
     tokens: int = 0  # embed: tokens the provider counted
+    reservation_id: int | None = None  # embed: the budget held for the call (store settles it)
+    budget_tokens: int = 0  # embed: tokens to charge (the provider's count, else the estimate)
 
     @property
     def document(self) -> models.Document:
@@ -134,8 +145,39 @@ def chunk(work: Work) -> None:
 
 def embed(work: Work) -> None:
     if facade.embeddings_enabled(work.tenant):
-        work.vectors, work.tokens, work.model_name = embed_texts(work.contexts)
+        call = embed_within_budget(job=work.job, texts=work.contexts)
+        work.vectors, work.tokens, work.model_name = call.vectors, call.tokens, call.model_name
+        work.reservation_id, work.budget_tokens = call.reservation_id, call.budget_tokens
     work.stats.counts["embedding_tokens"] = work.tokens
+
+
+@dataclass
+class BudgetedCall:
+    vectors: list[list[float]]
+    tokens: int
+    model_name: str
+    reservation_id: int | None
+    budget_tokens: int
+
+
+def embed_within_budget(*, job: models.IngestJob, texts: list[str]) -> BudgetedCall:
+    """Estimate → reserve → embed; the reservation is released here if the call fails, and
+    settled by the store step (or released by the runner when the work is discarded).
+    Raises :class:`JobSkipped` when the tenant's month has not enough left."""
+    model = facade.configured_embedding_model()
+    estimate = budgets.estimate_tokens(texts) if texts else 0
+    try:
+        reservation = budgets.reserve(tenant_id=job.tenant_id, model=model, tokens=estimate, job=job)
+    except budgets.OverBudget as exc:
+        raise JobSkipped(exc.reason) from exc
+    reservation_id = reservation.pk if reservation is not None else None
+    try:
+        vectors, tokens, model_name = embed_texts(texts) if texts else ([], 0, model)
+    except BaseException:
+        if reservation_id is not None:
+            budgets.release(reservation_id=reservation_id)
+        raise
+    return BudgetedCall(vectors, tokens, model_name, reservation_id, tokens or estimate)
 
 
 def embed_texts(texts: list[str]) -> tuple[list[list[float]], int, str]:
