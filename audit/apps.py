@@ -8,6 +8,10 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         # knowledge never imports audit (DESIGN §2): it offers a hook, this app fills it.
         from audit import services
+        from knowledge import signals
         from knowledge.retrieval import recording
 
         recording.register(recording.Recorder(reserve_id=services.recall_reserve_id, write=services.recall_record))
+
+        # Purged documents: the audit redacts what its rows hold of removed personal content.
+        signals.documents_purged.connect(services.on_documents_purged, dispatch_uid="audit.redact_purged")

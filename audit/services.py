@@ -125,3 +125,49 @@ def recall_purge(
     if total:
         logger.info("purged %s recall audits older than %s days", total, days)
     return total
+
+
+# Redaction of purged personal content (knowledge.signals.documents_purged).
+
+_REDACTED_BLANKS: dict[str, Any] = {"document_name": "", "text": "", "heading": "", "page": None}
+
+_ROWS_WITH_DOCUMENTS_SQL = """
+SELECT id FROM audit_recallaudit r
+WHERE r.tenant_id = %s AND jsonb_typeof(r.results) = 'array'
+  AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.results) h
+              WHERE jsonb_typeof(h) = 'object' AND h ? 'document_id'
+                AND jsonb_typeof(h->'document_id') = 'number' AND (h->>'document_id')::bigint = ANY(%s))
+ORDER BY id
+"""
+
+
+def recall_redact_documents(*, tenant_id: int, document_ids: list[int]) -> int:
+    """Blank the text, name, heading and page of these documents' hits in the tenant's recall
+    audit rows; the rows stay (what was asked, scores, ranks) and each such hit says
+    ``redacted``. Returns how many rows changed."""
+    if not document_ids:
+        return 0
+    wanted = set(document_ids)
+    with connection.cursor() as cur:
+        cur.execute(_ROWS_WITH_DOCUMENTS_SQL, [tenant_id, list(wanted)])
+        ids = [int(row[0]) for row in cur.fetchall()]
+    changed = 0
+    for start in range(0, len(ids), 500):
+        batch = models.RecallAudit.objects.select_for_update().filter(pk__in=ids[start : start + 500])
+        for row in batch.only("pk", "results"):
+            results = [
+                {**hit, **_REDACTED_BLANKS, "redacted": True}
+                if isinstance(hit, dict) and hit.get("document_id") in wanted else hit
+                for hit in (row.results or [])
+            ]
+            models.RecallAudit.objects.filter(pk=row.pk).update(results=results)
+            changed += 1
+    if changed:
+        logger.info("redacted purged personal documents in %s recall audit rows", changed)
+    return changed
+
+
+def on_documents_purged(sender: Any, *, tenant_id: int, document_ids: list[int],
+                        personal_document_ids: list[int], **kwargs: Any) -> int:
+    """Receiver of ``knowledge.signals.documents_purged``: redact removed personal content."""
+    return recall_redact_documents(tenant_id=tenant_id, document_ids=personal_document_ids)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from kbsite.env import envbool, envint, envstr
 
@@ -188,6 +189,35 @@ KB_REAPER_INTERVAL_SECONDS = envint("KB_REAPER_INTERVAL_SECONDS", 30, minimum=1)
 KB_TASK_RETRY_SECONDS = envint("KB_TASK_RETRY_SECONDS", 90, minimum=5)
 KB_TASK_RUN_RETENTION_DAYS = envint("KB_TASK_RUN_RETENTION_DAYS", 7, minimum=1)
 KB_AUDIT_RETENTION_DAYS = envint("KB_AUDIT_RETENTION_DAYS", 90, minimum=1)
+
+# Embedding budgets (knowledge/budgets.py). Prices in US dollars per 1M tokens, per model
+# ("model=usd,…"); a model not listed (local and hash models) is free.
+def _parse_prices(raw: str) -> dict[str, float]:
+    prices: dict[str, float] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        model, sep, price = item.partition("=")
+        try:
+            value = float(price)
+        except ValueError:
+            value = -1.0
+        if not sep or not model.strip() or value < 0:
+            raise ImproperlyConfigured(f"KB_EMBEDDING_PRICES must look like 'model=0.02,…', got {item!r}")
+        prices[model.strip()] = value
+    return prices
+
+
+KB_EMBEDDING_PRICES = _parse_prices(
+    envstr("KB_EMBEDDING_PRICES", "text-embedding-3-small=0.02,text-embedding-3-large=0.13,text-embedding-ada-002=0.10")
+)
+# A reservation not settled within this long belongs to a dead worker: the sweeper releases it.
+KB_BUDGET_RESERVATION_SECONDS = envint("KB_BUDGET_RESERVATION_SECONDS", 1200, minimum=30)
+# Query-embedding tokens are counted in memory and written at most this often per process.
+KB_BUDGET_QUERY_FLUSH_SECONDS = envint("KB_BUDGET_QUERY_FLUSH_SECONDS", 10, minimum=0)
+# The file sweep deletes stored files no document refers to, once they are older than this
+# (a file is written before its row commits).
+KB_FILE_SWEEP_GRACE_MINUTES = envint("KB_FILE_SWEEP_GRACE_MINUTES", 60, minimum=1)
 KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
 # Run the vector and lexical legs at once on two database connections (see knowledge/retrieval.py).
 KB_SEARCH_PARALLEL = envbool("KB_SEARCH_PARALLEL", True)

@@ -7,10 +7,25 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from knowledge import forms, ingestion, models, selectors, services
+
+
+class PurgesDocumentsOnDelete:
+    """For admins of rows whose deletion purges documents (users, tenants): the documents and
+    their jobs go through ``knowledge.purge`` (a ``pre_delete`` receiver: files deleted,
+    personal audit text redacted), so their own "no delete in the admin" rule must not
+    block the deletion of their owner."""
+
+    PURGED = {str(models.Document._meta.verbose_name), str(models.IngestJob._meta.verbose_name)}
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)  # type: ignore[misc]
+        return to_delete, model_count, {p for p in perms_needed if p not in self.PURGED}, protected
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -51,7 +66,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Tenant)
-class TenantAdmin(TenantScopedAdmin):
+class TenantAdmin(PurgesDocumentsOnDelete, TenantScopedAdmin):
     list_display = ("slug", "name", "retrieval_enabled", "embeddings_enabled", "embedding_tokens_used", "created_at")
     search_fields = ("slug", "name")
     readonly_fields = ("embedding_tokens_used", "policy_version", "created_at")
@@ -133,3 +148,13 @@ class NeutralisationSettingsAdmin(TenantScopedAdmin):
             published_contacts=form.published_contacts(),
         )
         obj.pk = row.pk
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class PurgingUserAdmin(PurgesDocumentsOnDelete, UserAdmin):
+    """Django's user admin; deleting a user purges their documents first (knowledge.purge)."""

@@ -15,9 +15,8 @@ class Tenant(models.Model):
     # Per-tenant overrides of the global feature flags: None follows the global setting.
     retrieval_enabled = models.BooleanField(null=True, blank=True)
     embeddings_enabled = models.BooleanField(null=True, blank=True)
-    embedding_token_budget = models.BigIntegerField(
-        null=True, blank=True, help_text="Maximum embedding tokens; empty means unlimited."
-    )
+    # Lifetime total of embedding tokens (display only). The monthly budget that is
+    # enforced lives in TenantBudget / BudgetPeriod (knowledge/budgets.py).
     embedding_tokens_used = models.BigIntegerField(default=0)
     policy_max_chars = models.PositiveIntegerField(null=True, blank=True)
     # Bumped in the same transaction as any change to the tenant's policy chunks; the
@@ -337,3 +336,70 @@ class TaskRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.started_at:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+
+# --- Embedding budgets (knowledge/budgets.py) ---------------------------------------------
+
+
+class TenantBudget(models.Model):
+    """A tenant's monthly embedding limits, in tokens and in money. Empty means unlimited."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="budget")
+    monthly_token_limit = models.BigIntegerField(null=True, blank=True)
+    monthly_microusd_limit = models.BigIntegerField(
+        null=True, blank=True, help_text="Monthly spend limit in millionths of a US dollar"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"budget of {self.tenant_id}"
+
+
+class BudgetPeriod(models.Model):
+    """One tenant's usage in one calendar month (UTC): spent and currently reserved."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateField()
+    tokens_spent = models.BigIntegerField(default=0)
+    tokens_reserved = models.BigIntegerField(default=0)
+    microusd_spent = models.BigIntegerField(default=0)
+    microusd_reserved = models.BigIntegerField(default=0)
+    query_tokens = models.BigIntegerField(default=0, help_text="Of tokens_spent: query embeddings")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period_start"], name="budgetperiod_tenant_month_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.period_start:%Y-%m}"
+
+
+class ReservationStatus(models.TextChoices):
+    RESERVED = "reserved", "Reserved"
+    SETTLED = "settled", "Settled"
+    RELEASED = "released", "Released"
+
+
+class BudgetReservation(models.Model):
+    """Tokens and money held for one attempt of one job while the provider is called."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    period = models.ForeignKey(BudgetPeriod, on_delete=models.CASCADE, related_name="reservations")
+    job = models.ForeignKey(IngestJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    attempt = models.PositiveIntegerField(default=0)
+    model = models.CharField(max_length=128)
+    tokens = models.BigIntegerField()
+    microusd = models.BigIntegerField()
+    actual_tokens = models.BigIntegerField(null=True, blank=True)
+    actual_microusd = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=ReservationStatus.choices, default=ReservationStatus.RESERVED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "expires_at"], name="reservation_status_expires")]
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk} ({self.status})"

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from kbsite.errors import Conflict, InvalidInput
-from knowledge import apikeys, documents, models, policy_cache
+from knowledge import apikeys, documents, models, purge
 
 VALID_SCOPES = {s.value for s in models.Scope}
 
@@ -135,17 +135,6 @@ document_upload = documents.document_upload
 
 
 def document_delete(*, document: models.Document) -> None:
-    """Delete a document; its chunks and jobs go with it (FK cascade, same transaction), its
-    file after commit."""
-    storage_name = document.file.name if document.file else ""
-    storage = document.file.storage if document.file else None
-    was_policy = document.kind == models.Kind.POLICY
-    tenant_id = document.tenant_id
-    with transaction.atomic():
-        for attachment in models.Document.objects.filter(tenant_id=tenant_id, parent_id=document.pk):
-            document_delete(document=attachment)  # their files too (parent is RESTRICT)
-        document.delete()
-        if was_policy:
-            policy_cache.bump(tenant_id=tenant_id)
-        if storage_name and storage is not None:
-            transaction.on_commit(lambda: storage.delete(storage_name))
+    """Delete a document; its chunks and jobs go in the same transaction, its file after
+    commit, its personal content's audit text is redacted (``knowledge.purge``)."""
+    purge.document_purge(document=document, reason="document deleted")

@@ -37,7 +37,12 @@ and then ``store``. A step is a function ``step(work: Work) -> None``:
   the job's: a newer revision arrived after the request) raises ``Superseded``: the job ends
   ``skipped``, nothing is stored, and the current content gets its own job. ``read`` checks
   the bytes it read against the job's hash, ``embed`` checks before spending tokens, and
-  ``store`` checks again under the document's row lock — the check that decides.
+  ``store`` checks again under the document's row lock — the check that decides;
+* one exception to "writes nothing", the budget: ``embed`` holds a reservation of the tenant's monthly budget
+  (``knowledge.budgets``) for the provider call and sets ``work.reservation_id``; ``store``
+  settles it in its transaction, and the runner releases it whenever the attempt ends
+  without storing. A step ends the job ``skipped`` (the previous version stays served) by
+  raising ``JobSkipped(reason)`` — ``embed`` does when the month has not enough left.
 
 ``neutralise`` (``neutralise.py``) is the only place text is neutralised: a document whose
 policy says so (``neutralise.policy_for``) stores only neutralised text — chunk text, headings,
@@ -66,7 +71,7 @@ from knowledge.ingestion.facade import (
     retry_job,
 )
 from knowledge.ingestion.liveness import Liveness, worker_liveness
-from knowledge.ingestion.pipeline import IngestError, Superseded
+from knowledge.ingestion.pipeline import IngestError, JobSkipped, Superseded
 from knowledge.ingestion.reaper import reap_if_due, reap_stale_jobs
 from knowledge.ingestion.runner import claim, run_job
 
@@ -77,6 +82,7 @@ __all__ = [
     "IngestError",
     "IngestionOutcome",
     "IngestionStatus",
+    "JobSkipped",
     "Liveness",
     "Outcome",
     "Superseded",

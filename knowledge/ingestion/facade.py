@@ -18,7 +18,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from kbsite.errors import Conflict
-from knowledge import embeddings, filetypes, flags, models
+from knowledge import budgets, embeddings, filetypes, flags, models
 
 # Bump when extraction or chunking changes the chunks produced for the same bytes.
 # p2: ZWNJ/ZWJ are kept (chunking normalises with extraction's rules).
@@ -191,9 +191,9 @@ def _skip_reason(*, tenant: models.Tenant, document: models.Document, embed_only
             return "the document has no stored chunks to embed: ingest it first"
     if document.file_type not in filetypes.CONTENT_TYPES:
         return f"unsupported file type {document.file_type!r}"
-    budget = tenant.embedding_token_budget
-    if embeddings_enabled(tenant) and budget is not None and tenant.embedding_tokens_used >= budget:
-        return "the tenant's embedding token budget is used up"
+    if embeddings_enabled(tenant):
+        # Only the obvious case: the worker reserves the budget before every provider call.
+        return budgets.exhausted_reason(tenant_id=tenant.pk)
     return ""
 
 

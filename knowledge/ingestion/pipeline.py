@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 
-from knowledge import embeddings, models
+from knowledge import budgets, embeddings, models
 from knowledge.ingestion import facade
 
 
@@ -46,6 +46,15 @@ def content_moved_on(job: models.IngestJob) -> bool:
         .first()
     )
     return current != job.content_sha256
+
+
+class JobSkipped(Exception):
+    """The job cannot run now and ends ``skipped`` with ``reason`` (over the tenant's budget);
+    the document keeps serving what it served."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -87,6 +96,8 @@ class Work:
     tokens: int = 0  # embed: tokens the provider counted
     # neutralise: the document's own fields to store neutralised (name, inline_text)
     document_updates: dict[str, Any] = field(default_factory=dict)
+    reservation_id: int | None = None  # embed: the budget held for the call (store settles it)
+    budget_tokens: int = 0  # embed: tokens to charge (the provider's count, else the estimate)
 
     @property
     def document(self) -> models.Document:
@@ -174,8 +185,39 @@ def embed(work: Work) -> None:
     if content_moved_on(work.job):
         raise Superseded()  # no tokens spent on a version that will not be stored
     if facade.embeddings_enabled(work.tenant):
-        work.vectors, work.tokens, work.model_name = embed_texts(work.contexts)
+        call = embed_within_budget(job=work.job, texts=work.contexts)
+        work.vectors, work.tokens, work.model_name = call.vectors, call.tokens, call.model_name
+        work.reservation_id, work.budget_tokens = call.reservation_id, call.budget_tokens
     work.stats.counts["embedding_tokens"] = work.tokens
+
+
+@dataclass
+class BudgetedCall:
+    vectors: list[list[float]]
+    tokens: int
+    model_name: str
+    reservation_id: int | None
+    budget_tokens: int
+
+
+def embed_within_budget(*, job: models.IngestJob, texts: list[str]) -> BudgetedCall:
+    """Estimate → reserve → embed; the reservation is released here if the call fails, and
+    settled by the store step (or released by the runner when the work is discarded).
+    Raises :class:`JobSkipped` when the tenant's month has not enough left."""
+    model = facade.configured_embedding_model()
+    estimate = budgets.estimate_tokens(texts) if texts else 0
+    try:
+        reservation = budgets.reserve(tenant_id=job.tenant_id, model=model, tokens=estimate, job=job)
+    except budgets.OverBudget as exc:
+        raise JobSkipped(exc.reason) from exc
+    reservation_id = reservation.pk if reservation is not None else None
+    try:
+        vectors, tokens, model_name = embed_texts(texts) if texts else ([], 0, model)
+    except BaseException:
+        if reservation_id is not None:
+            budgets.release(reservation_id=reservation_id)
+        raise
+    return BudgetedCall(vectors, tokens, model_name, reservation_id, tokens or estimate)
 
 
 def embed_texts(texts: list[str]) -> tuple[list[list[float]], int, str]:

@@ -7,10 +7,10 @@ import logging
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 
-from knowledge import models
+from knowledge import budgets, models
 from knowledge.ingestion import facade, pipeline, store
 from knowledge.ingestion.jobs import INGEST_JOBS
-from knowledge.ingestion.pipeline import IngestError, Stats, Superseded, Work
+from knowledge.ingestion.pipeline import IngestError, JobSkipped, Stats, Superseded, Work
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +39,24 @@ def run_job(*, job_id: int) -> str:
             pk=job.document_id, tenant_id=job.tenant_id, content_sha256=job.content_sha256
         ).update(status=models.DocStatus.INGESTING, updated_at=job.started_at)
     stats = Stats()
+    held: list[int] = []  # budget reservations of this attempt: settled by store, else released
     try:
         with INGEST_JOBS.heartbeat(pk=job.pk, attempt=job.attempts, every=settings.KB_INGEST_HEARTBEAT_SECONDS):
             if job.embed_only_missing:
-                won = _embed_missing(job=job, stats=stats)
+                won = _embed_missing(job=job, stats=stats, held=held)
             else:
                 work = Work(job=job, stats=stats)
-                pipeline.run_steps(work)
+                try:
+                    pipeline.run_steps(work)
+                finally:
+                    if work.reservation_id is not None:
+                        held.append(work.reservation_id)
                 won = store.store(work)
         return models.JobStatus.READY if won else "lost-claim"
     except Superseded:
         return supersede(job=job, stats=stats)
+    except JobSkipped as exc:
+        return skip(job=job, reason=exc.reason, stats=stats)
     except IngestError as exc:
         return fail_or_requeue(job=job, reason=exc.reason, retryable=exc.retryable, stats=stats)
     except (OperationalError, InterfaceError) as exc:  # the database went away: try again later
@@ -62,6 +69,25 @@ def run_job(*, job_id: int) -> str:
         logger.exception("ingest job %s crashed", job.pk)
         reason = f"internal error while ingesting ({type(exc).__name__}); the details are in the worker's log"
         return fail_or_requeue(job=job, reason=reason, retryable=False, stats=stats)
+    finally:
+        for reservation_id in held:  # a no-op for a settled reservation
+            try:
+                budgets.release(reservation_id=reservation_id)
+            except Exception:  # noqa: BLE001 — the budget sweeper releases it later
+                logger.warning("could not release budget reservation %s", reservation_id, exc_info=True)
+
+
+def skip(*, job: models.IngestJob, reason: str, stats: Stats) -> str:
+    """End this attempt and the job as ``skipped`` (over budget); the document keeps serving."""
+    with transaction.atomic():
+        if not INGEST_JOBS.finish(
+            pk=job.pk, attempt=job.attempts, status=models.JobStatus.SKIPPED, skip_reason=reason[:255],
+            error="", stats=stats.as_json(),
+        ):
+            return "lost-claim"
+        store.mark_document_skipped(job=job, reason=reason)
+    logger.info("ingest job %s skipped: %s", job.pk, reason)
+    return models.JobStatus.SKIPPED
 
 
 def _relax_commit_durability() -> None:
@@ -75,7 +101,7 @@ def _relax_commit_durability() -> None:
         cur.execute("SET synchronous_commit TO OFF")
 
 
-def _embed_missing(*, job: models.IngestJob, stats: Stats) -> bool:
+def _embed_missing(*, job: models.IngestJob, stats: Stats, held: list[int]) -> bool:
     """Embed chunks stored without an embedding (or with another model), keeping their text.
 
     The document's status and error stay as they are: what it serves does not change. False
@@ -100,14 +126,20 @@ def _embed_missing(*, job: models.IngestJob, stats: Stats) -> bool:
     ]
     stats.counts["chunks"] = len(chunks)
     vectors: list[list[float]] = []
-    tokens = 0
+    tokens = budget_tokens = 0
     model_name = target
+    reservation_id = None
     if chunks:
         with stats.stage("embed"):
-            vectors, tokens, model_name = pipeline.embed_texts(contexts)
+            call = pipeline.embed_within_budget(job=job, texts=contexts)
+        vectors, tokens, model_name = call.vectors, call.tokens, call.model_name
+        reservation_id, budget_tokens = call.reservation_id, call.budget_tokens
+        if reservation_id is not None:
+            held.append(reservation_id)
     stats.counts["embedding_tokens"] = tokens
     return store.store_embeddings(
-        job=job, chunks=chunks, vectors=vectors, model_name=model_name, tokens=tokens, stats=stats
+        job=job, chunks=chunks, vectors=vectors, model_name=model_name, tokens=tokens, stats=stats,
+        reservation_id=reservation_id, budget_tokens=budget_tokens,
     )
 
 

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from knowledge import embeddings, models, policy_cache
+from knowledge import budgets, embeddings, models, policy_cache
 from knowledge.ingestion.jobs import INGEST_JOBS
 from knowledge.ingestion.pipeline import Stats, Superseded, Work
 
@@ -26,9 +26,17 @@ def finish_job(*, job: models.IngestJob, model_name: str, stats: Stats, now: dat
     )
 
 
-def charge_tokens(*, tenant_id: int, tokens: int) -> None:
+def charge_tokens(
+    *, tenant_id: int, tokens: int, model_name: str = "", reservation_id: int | None = None, budget_tokens: int = 0
+) -> None:
+    """Record the attempt's embedding usage, inside the store transaction: the lifetime total
+    on the tenant, and this month's spending — settling the reservation held for the call."""
     if tokens:
         models.Tenant.objects.filter(pk=tenant_id).update(embedding_tokens_used=F("embedding_tokens_used") + tokens)
+    if reservation_id is not None:
+        budgets.settle(reservation_id=reservation_id, model=model_name, tokens=budget_tokens)
+    elif budget_tokens:
+        budgets.charge(tenant_id=tenant_id, model=model_name, tokens=budget_tokens)
 
 
 def lock_document(job: models.IngestJob) -> models.Document | None:
@@ -76,7 +84,10 @@ def store(work: Work) -> bool:
                 setattr(doc, name, value)
                 fields.append(name)
         doc.save(update_fields=fields)
-        charge_tokens(tenant_id=doc.tenant_id, tokens=work.tokens)
+        charge_tokens(
+            tenant_id=doc.tenant_id, tokens=work.tokens, model_name=work.model_name,
+            reservation_id=work.reservation_id, budget_tokens=work.budget_tokens,
+        )
         if doc.kind == models.Kind.POLICY:
             policy_cache.bump(tenant_id=doc.tenant_id)
     logger.info("ingest job %s ready: %s chunks", job.pk, len(work.drafts))
@@ -128,7 +139,8 @@ WHERE id = %s AND tenant_id = %s
 
 
 def store_embeddings(*, job: models.IngestJob, chunks: list[models.Chunk], vectors: list[list[float]],
-                     model_name: str, tokens: int, stats: Stats) -> bool:
+                     model_name: str, tokens: int, stats: Stats, reservation_id: int | None = None,
+                     budget_tokens: int = 0) -> bool:
     """Write an embed-only job's vectors onto the chunks they were computed for and finish the
     job, in one transaction. False, with nothing written, when the claim or document is gone."""
     now = timezone.now()
@@ -148,9 +160,28 @@ def store_embeddings(*, job: models.IngestJob, chunks: list[models.Chunk], vecto
             transaction.set_rollback(True)
             logger.info("job %s lost its claim; discarding its work", job.pk)
             return False
-        charge_tokens(tenant_id=job.tenant_id, tokens=tokens)
+        charge_tokens(
+            tenant_id=job.tenant_id, tokens=tokens, model_name=model_name,
+            reservation_id=reservation_id, budget_tokens=budget_tokens,
+        )
     logger.info("embed-only job %s ready: %s chunks embedded", job.pk, len(chunks))
     return True
+
+
+def mark_document_skipped(*, job: models.IngestJob, reason: str) -> None:
+    """The job was skipped in the worker (over budget): the document serves what it served."""
+    if job.embed_only_missing:
+        return
+    doc = models.Document.objects.select_for_update().filter(pk=job.document_id, tenant_id=job.tenant_id).first()
+    if doc is None:
+        return
+    if models.Chunk.objects.filter(tenant_id=job.tenant_id, document_id=job.document_id).exists():
+        doc.status = models.DocStatus.READY
+        doc.ingest_error = f"not re-ingested, the previous version is still served: {reason}"
+    else:
+        doc.status = models.DocStatus.UPLOADED
+        doc.ingest_error = f"not ingested: {reason}"
+    doc.save(update_fields=["status", "ingest_error", "updated_at"])
 
 
 def mark_document_failed(*, job: models.IngestJob, reason: str) -> None:

@@ -139,9 +139,10 @@ def test_a_deleted_personal_document_stays_withheld_from_other_readers(
     assert "A deleted document (it may have been personal" in page
     body = api.get(f"{LIST}/{recall_id}").content.decode()
     assert DOC_NAME not in body and "private note" not in body
-    # Its owner still reads what was returned to them, marked deleted.
+    # Deleting purges the personal content from the audit too (issue 11): its owner sees
+    # the hit, marked deleted, without its name or text.
     own = _page(login(owner), recall_id)
-    assert DOC_NAME in own and "(deleted)" in own
+    assert DOC_NAME not in own and "private note" not in own and "(deleted)" in own
 
 
 def test_a_deleted_shared_document_of_a_keys_call_is_still_named(

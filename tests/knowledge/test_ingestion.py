@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from knowledge import ingestion, models, services
+from knowledge import budgets, ingestion, models, services
 from knowledge.ingestion import pipeline
 
 pytestmark = pytest.mark.django_db
@@ -214,9 +214,8 @@ def test_switching_the_model_is_a_reindex_not_a_duplicate(
 
 
 def test_over_budget_tenants_are_skipped_with_a_reason(tenant: Any) -> None:
-    tenant.embedding_token_budget = 10
-    tenant.embedding_tokens_used = 10
-    tenant.save()
+    budgets.budget_set(tenant=tenant, monthly_tokens=10)
+    budgets.charge(tenant_id=tenant.pk, model="hash:hash-384", tokens=10)
     doc = _upload(tenant, "Saturday 9 to 12.")
     job = doc.jobs.get()
     assert job.status == "skipped" and "budget" in job.skip_reason
