@@ -93,9 +93,11 @@ def _has_field(model: type[Any], name: str) -> bool:
 def content_counts(*, connection: models.Connection) -> dict[str, int]:
     """``{documents, chunks}`` the connection holds now (attachments included)."""
     counts = {"documents": 0, "chunks": 0}
-    # Document.connection / Chunk.connection come with the virtual documents (DESIGN §3).
+    # Document.connection / Chunk.connection come with the virtual documents (DESIGN §3); until
+    # that schema is merged there is nothing to count (keyword dict: the field may not exist yet).
+    by_connection: dict[str, Any] = {"tenant_id": connection.tenant_id, "connection_id": connection.pk}
     if _has_field(kb.Document, "connection"):
-        counts["documents"] = kb.Document.objects.filter(tenant_id=connection.tenant_id, connection=connection).count()
+        counts["documents"] = kb.Document.objects.filter(**by_connection).count()
     if _has_field(kb.Chunk, "connection"):
-        counts["chunks"] = kb.Chunk.objects.filter(tenant_id=connection.tenant_id, connection=connection).count()
+        counts["chunks"] = kb.Chunk.objects.filter(**by_connection).count()
     return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 
@@ -9,6 +10,5 @@ def sync_run(run_id: int) -> Any:
     """Execute one SyncRun (queued by ``connections.services.sync_request``)."""
     # Imported here: the engine (connections.sync) loads provider clients and the ingestion
     # pipeline, which the web process does not need to queue a run.
-    from connections import sync
-
+    sync = importlib.import_module("connections.sync")
     return sync.run(run_id=run_id)
