@@ -58,14 +58,6 @@ def connection_get(*, viewer: Viewer, connection_id: int) -> models.Connection:
     return found
 
 
-def connection_get_for_update(*, viewer: Viewer, connection_id: int) -> models.Connection:
-    """The connection locked (``SELECT … FOR UPDATE``); call inside a transaction."""
-    found = connection_list(viewer=viewer).select_for_update(of=("self",)).filter(pk=connection_id).first()
-    if found is None:
-        raise NotFound("connection not found")
-    return found
-
-
 def run_list(*, connection: models.Connection) -> QuerySet[models.SyncRun]:
     return models.SyncRun.objects.filter(tenant_id=connection.tenant_id, connection=connection).order_by(
         "-created_at", "-id"

@@ -132,7 +132,7 @@ def connection_runs(request: HttpRequest, kb: pages.KbContext, pk: int) -> HttpR
     return render(request, "connections/_runs.html", {"connection": connection, "runs": runs, "polling": polling})
 
 
-def _root_rows(connection: models.Connection, listing: Any, is_admin: bool) -> list[dict[str, Any]]:
+def _root_rows(connection: models.Connection, listing: Any) -> list[dict[str, Any]]:
     chosen = {(s.surface, s.root_id): s for s in selectors.sources(connection=connection)}
     rows = []
     for index, root in enumerate(listing.items):
@@ -164,7 +164,7 @@ def connection_roots(request: HttpRequest, kb: pages.KbContext, pk: int) -> Http
     except ServiceError as exc:
         error = exc.message
     else:
-        rows = _root_rows(connection, listing, viewer.is_admin)
+        rows = _root_rows(connection, listing)
         warnings = listing.warnings
     context = {
         "title": "Choose sources",

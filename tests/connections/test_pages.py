@@ -57,6 +57,15 @@ def test_the_list_offers_connect_buttons_only_for_configured_providers(
     assert login(member).post("/kb/connections/connect/microsoft").status_code == 404
 
 
+def test_the_sandbox_offers_its_providers_labelled_sandbox(
+    member: Any, login: Callable[..., Client], settings: Any
+) -> None:
+    settings.KB_MS_CLIENT_ID = ""
+    settings.KB_SANDBOX_PROVIDERS = True
+    page = login(member).get("/kb/connections/")
+    assert b'value="Connect Microsoft 365 (Sandbox)"' in page.content
+
+
 def test_a_provider_error_on_the_callback_shows_a_message_and_creates_nothing(
     ms: FakeMicrosoft, member: Any, login: Callable[..., Client]
 ) -> None:
