@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 from django.http import HttpRequest
 from ninja import Body, Query, Router, Status
 
 from connections import models, schemas, selectors, services
+from kbsite.errors import InvalidInput
 from kbsite.pagination import Page, paginate
 from knowledge import auth
 
@@ -61,10 +63,26 @@ def put_sources(
     return {"items": result.sources, "count": len(result.sources), "run": result.run}
 
 
-@router.post("/{connection_id}/sync", response={202: schemas.RunOut}, auth=use_auth)
-def sync_connection(request: HttpRequest, connection_id: int, payload: Body[schemas.SyncIn | None] = None) -> Status:
+def _sync_body(request: HttpRequest) -> schemas.SyncIn:
+    """``{"full": bool}``, optional: no JSON body is ``{"full": false}``."""
+    if request.content_type != "application/json" or not request.body.strip():
+        return schemas.SyncIn()
+    try:
+        return schemas.SyncIn.model_validate_json(request.body)
+    except pydantic.ValidationError as exc:
+        raise InvalidInput('the body must be {"full": true|false}') from exc
+
+
+@router.post(
+    "/{connection_id}/sync", response={202: schemas.RunOut}, auth=use_auth,
+    openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"full": {"type": "boolean", "default": False}}}}}}},
+)
+def sync_connection(request: HttpRequest, connection_id: int) -> Status:
+    """202 and the run: a full re-enumeration with ``{"full": true}``; else a backfill until one
+    succeeded, then a delta. A run already queued or running is returned instead of a new one."""
     connection = _connection(request, connection_id)
-    full = bool(payload and payload.full)
+    full = _sync_body(request).full
     kind = services.sync_kind_for(connection=connection, full=full)
     result = services.sync_request(connection=connection, kind=kind, trigger=models.RunTrigger.MANUAL)
     return Status(202, result.run)

@@ -152,6 +152,12 @@ def test_a_full_sync_is_a_full_run_and_a_delta_follows_a_succeeded_backfill(
     assert api.post(f"/api/v1/connections/{mine.pk}/sync").json()["kind"] == "delta"
     models.SyncRun.objects.filter(status="queued").update(status="succeeded")
     assert api.post(f"/api/v1/connections/{mine.pk}/sync", {"full": True}).json()["kind"] == "full"
+    models.SyncRun.objects.filter(status="queued").update(status="succeeded")
+    # No body at all (curl -X POST) is {"full": false}; a wrong one is refused.
+    bare = api.client.post(f"/api/v1/connections/{mine.pk}/sync", "", content_type="application/json",
+                           headers={"Authorization": f"Bearer {api.key}"})
+    assert bare.status_code == 202 and bare.json()["kind"] == "delta"
+    assert api.post(f"/api/v1/connections/{mine.pk}/sync", {"full": "sometimes"}).status_code == 400
 
 
 def test_a_connection_needing_reauth_cannot_sync(ms: FakeMicrosoft, mine: models.Connection, api: ApiClient) -> None:
