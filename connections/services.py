@@ -280,9 +280,10 @@ def connection_sources_set(
         locked = _lock(connection)
         if locked.status != models.ConnectionStatus.ACTIVE:
             raise Conflict(f"the connection is {locked.get_status_display().lower()}: sources cannot change")
-        removed, _ = models.ConnectionSource.objects.filter(
+        _, deleted = models.ConnectionSource.objects.filter(
             tenant_id=locked.tenant_id, connection=locked
         ).exclude(pk__in=[existing[k].pk for k in seen if k in existing]).delete()
+        removed = deleted.get(models.ConnectionSource._meta.label, 0)  # cursors cascade too
         changed = bool(removed)
         kept: list[models.ConnectionSource] = []
         for choice in choices:
