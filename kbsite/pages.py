@@ -32,6 +32,7 @@ NAV = (
     ("jobs", "Ingest jobs", "kb:jobs", auth.roles_for(auth.Action.READ_JOBS)),
     ("retrieval", "Retrieval test", "kb:retrieval_test", auth.roles_for(auth.Action.RETRIEVE)),
     ("audit", "Recall audit", "kb:audit_list", auth.roles_for(auth.Action.READ_AUDIT)),
+    ("connections", "Connections", "kb:connections", auth.roles_for(auth.Action.USE_CONNECTIONS)),
     ("keys", "API keys", "kb:keys", auth.roles_for(auth.Action.MANAGE_KEYS)),
 )
 

@@ -32,6 +32,11 @@ class Action(StrEnum):
     RETRIEVE = "retrieve"  # retrieval (API and the retrieval test page); writes recall audit rows
     READ_AUDIT = "read_audit"  # recall audit rows
     MANAGE_KEYS = "manage_keys"  # create and revoke API keys
+    # Connected accounts (connections app): a member uses their own, an admin (or a manage
+    # key) every connection of the tenant.
+    USE_CONNECTIONS = "use_connections"  # list, read, choose sources, sync, disconnect
+    CONNECT_ACCOUNT = "connect_account"  # start a connection: a member in a browser, never a key
+    MANAGE_CONNECTIONS = "manage_connections"  # every member's connections; share a source with the tenant
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ RULES: dict[Action, Rule] = {
     Action.RETRIEVE: Rule(SUPPORT_ROLES, models.Scope.RETRIEVE),
     Action.READ_AUDIT: Rule(SUPPORT_ROLES, models.Scope.MANAGE),
     Action.MANAGE_KEYS: Rule(ADMIN_ROLES, None),
+    Action.USE_CONNECTIONS: Rule(READ_ROLES, models.Scope.MANAGE),
+    Action.CONNECT_ACCOUNT: Rule(READ_ROLES, None),
+    Action.MANAGE_CONNECTIONS: Rule(ADMIN_ROLES, models.Scope.MANAGE),
 }
 
 
