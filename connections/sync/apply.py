@@ -110,10 +110,10 @@ def resolve(*, target: Target, changes: list[Change], tally: Tally) -> list[Op]:
     existing: dict[tuple[str, str], kb.Document] = {}
     ids = {c.external_id for c in changes}
     if ids:
-        for doc in connection_documents(connection=target.connection).filter(external_id__in=ids).only(
+        for row in connection_documents(connection=target.connection).filter(external_id__in=ids).only(
             "pk", "source_kind", "external_id", "revision", "name", "content_sha256", "metadata"
         ):
-            existing[(doc.source_kind, doc.external_id)] = doc
+            existing[(row.source_kind, row.external_id)] = row
     ops: list[Op] = []
     for change in changes:
         doc = existing.get((change.source_kind, change.external_id))
@@ -213,6 +213,8 @@ def _metadata(target: Target, change: Upsert) -> dict[str, Any]:
 
 
 def _touch(*, target: Target, document_id: int | None, change: Upsert) -> None:
+    if document_id is None:
+        return
     """A new revision, title or link with the same content: the row changes, chunks stay."""
     doc = connection_documents(connection=target.connection).filter(pk=document_id).first()
     if doc is None:
@@ -226,7 +228,7 @@ def _touch(*, target: Target, document_id: int | None, change: Upsert) -> None:
 def _write(*, target: Target, op: Op) -> None:
     change, content = op.change, op.content
     assert isinstance(change, Upsert) and content is not None
-    doc = None
+    doc: kb.Document | None = None
     if op.document_id:
         doc = connection_documents(connection=target.connection).filter(pk=op.document_id).first()
     old_file = doc.file.name if doc is not None and doc.file else ""
@@ -261,6 +263,8 @@ def _write(*, target: Target, op: Op) -> None:
 
 
 def _remove(*, target: Target, document_id: int | None) -> bool:
+    if document_id is None:
+        return False
     doc = connection_documents(connection=target.connection).filter(pk=document_id).first()
     if doc is None:
         return False

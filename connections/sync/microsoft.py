@@ -20,6 +20,7 @@ client (connections.providers.microsoft).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,7 +117,7 @@ class MicrosoftAdapter:
                 changes.append(Upsert(
                     external_id=item.id, source_kind=kind, revision=item.revision, title=item.name,
                     url=item.web_url, parent_id=item.parent_id or "",
-                    fetch=lambda item=item: Content(data=self.graph.download(item, max_bytes=limit), filename=item.name),
+                    fetch=functools.partial(self._download, item, limit),
                 ))
             yield Page(changes=changes, next_link=page.next_link, final_link=page.delta_link)
 
@@ -155,7 +156,7 @@ class MicrosoftAdapter:
                 changes.append(Upsert(
                     external_id=message.id, source_kind=kb.SourceKind.OUTLOOK, revision=message.revision,
                     title=message.subject.strip() or "(no subject)", url=message.web_link,
-                    fetch=lambda m=message: Content(text=render_mail(m, tier=tier)),
+                    fetch=functools.partial(_mail_content, message, tier),
                 ))
             yield Page(changes=changes, next_link=page.next_link, final_link=page.delta_link)
 
@@ -177,9 +178,15 @@ class MicrosoftAdapter:
                 changes.append(Upsert(
                     external_id=root.id, source_kind=kb.SourceKind.TEAMS, revision=revision,
                     title=thread_title(root, channel=source.label), url=root.web_url,
-                    fetch=lambda r=root: Content(text=self._thread_text(r, tier=tier)),
+                    fetch=functools.partial(self._thread_content, root, tier),
                 ))
             yield Page(changes=changes, next_link=page.next_link, final_link=page.delta_link)
+
+    def _download(self, item: microsoft.DriveItem, limit: int) -> Content:
+        return Content(data=self.graph.download(item, max_bytes=limit), filename=item.name)
+
+    def _thread_content(self, root: microsoft.ChannelMessage, tier: str) -> Content:
+        return Content(text=self._thread_text(root, tier=tier))
 
     def _thread_text(self, root: microsoft.ChannelMessage, *, tier: str) -> str:
         replies = list(self.graph.channel_replies(team_id=root.team_id, channel_id=root.channel_id, message_id=root.id))
@@ -198,6 +205,10 @@ def thread_title(root: microsoft.ChannelMessage, *, channel: str) -> str:
         return root.subject.strip()
     first = mailclean.clean_body(root.body, content_type=root.body_type).split("\n", 1)[0]
     return mailclean.cut(first, 80) or f"Thread in {channel or 'a channel'}"
+
+
+def _mail_content(message: microsoft.MailMessage, tier: str) -> Content:
+    return Content(text=render_mail(message, tier=tier))
 
 
 def render_mail(message: microsoft.MailMessage, *, tier: str) -> str:

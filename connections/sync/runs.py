@@ -5,6 +5,7 @@ the attempt back, since a throttled attempt did not fail."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,5 +128,5 @@ def reap_stale(*, now: datetime | None = None) -> int:
         elif still.update(status=models.RunStatus.QUEUED, updated_at=now,
                           error=f"attempt {run.attempts} stopped responding; retrying"):
             taken += 1
-            transaction.on_commit(lambda pk=run.pk: enqueue(run_id=pk))
+            transaction.on_commit(functools.partial(enqueue, run_id=run.pk))
     return taken

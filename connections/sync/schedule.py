@@ -5,6 +5,7 @@ passed are sent again; running runs whose worker died are taken back."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -42,7 +43,7 @@ def tick() -> TickResult:
                 tenant_id=connection.tenant_id, connection=connection, kind=models.RunKind.DELTA,
                 trigger=models.RunTrigger.SCHEDULE,
             )
-            transaction.on_commit(lambda pk=run.pk: runs.enqueue(run_id=pk))
+            transaction.on_commit(functools.partial(runs.enqueue, run_id=run.pk))
             result.scheduled += 1
     paused = models.SyncRun.objects.filter(status=models.RunStatus.QUEUED, resume_at__lte=now).values_list("pk", flat=True)
     for run_id in paused:

@@ -381,6 +381,7 @@ def test_a_purge_run_removes_every_document_and_leaves_a_receipt(
     connection.refresh_from_db()
     assert run.status == "succeeded" and connection.status == "purged"
     receipt = connection.purge_receipt
+    assert receipt is not None
     assert receipt["documents"] == 2 and receipt["files"] == 2 and receipt["chunks"] == chunks
     assert docs(connection) == [] and kb.Chunk.objects.filter(tenant=connection.tenant).count() == 0
 
