@@ -117,9 +117,20 @@ class Document(models.Model):
     name = models.CharField(max_length=255)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.KNOWLEDGE)
     source_kind = models.CharField(max_length=16, choices=SourceKind.choices, default=SourceKind.UPLOAD)
-    source_id = models.CharField(max_length=512, blank=True)
+    # The item's identity at its source: the provider's id for a connection's item, a stable
+    # name for a snapshot, the document's own id for an upload (whose dedupe rule is its bytes).
     external_id = models.CharField(max_length=512, blank=True)
     revision = models.CharField(max_length=128, blank=True)
+    # PROTECT: a connection's documents (and their files) go through the purge services,
+    # never a silent cascade. Referred to by label only: knowledge never imports connections.
+    connection = models.ForeignKey(
+        "connections.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="documents"
+    )
+    # An attachment's message. RESTRICT: a parent is removed together with its attachments
+    # (services.document_delete), never on its own.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="attachments"
+    )
     scope = models.CharField(max_length=16, choices=DocScope.choices, default=DocScope.TENANT)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -145,14 +156,23 @@ class Document(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "kind", "status"], name="doc_tenant_kind_status"),
-            models.Index(fields=["tenant", "source_kind", "source_id"], name="doc_tenant_source"),
+            models.Index(fields=["tenant", "source_kind", "external_id"], name="doc_tenant_source"),
         ]
         constraints = [
+            # One document per item of a source; snapshots have no connection (NULL = NULL here).
             models.UniqueConstraint(
-                fields=["tenant", "content_sha256"],
+                fields=["tenant", "connection", "source_kind", "external_id"],
+                condition=~models.Q(external_id=""),
+                nulls_distinct=False,
+                name="doc_source_identity_uniq",
+            ),
+            # DESIGN §6: the same bytes uploaded to the same tenant, scope and owner are one document.
+            models.UniqueConstraint(
+                fields=["tenant", "scope", "owner", "content_sha256"],
                 condition=models.Q(source_kind="upload"),
-                name="doc_upload_sha_per_tenant_uniq",
-            )
+                nulls_distinct=False,
+                name="doc_upload_sha_uniq",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -183,7 +203,7 @@ class IngestJob(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="jobs")
     idempotency_key = models.CharField(max_length=64, db_index=True)
     source_kind = models.CharField(max_length=16, choices=SourceKind.choices)
-    source_id = models.CharField(max_length=512)
+    external_id = models.CharField(max_length=512)
     content_sha256 = models.CharField(max_length=64)
     pipeline_version = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
@@ -237,6 +257,10 @@ class Chunk(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     source_kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    # Indexed (FK): retrieval hides, and purge removes, a connection's chunks in one statement.
+    connection = models.ForeignKey(
+        "connections.Connection", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

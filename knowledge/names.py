@@ -27,3 +27,13 @@ def display_name(raw: str | None, *, fallback: str = "untitled") -> str:
         ext = ext[:16]
         name = stem[: MAX_NAME_LENGTH - len(ext) - 1] + "…" + ext
     return name
+
+
+def display_title(raw: str | None, *, fallback: str = "untitled") -> str:
+    """A title (a mail subject, a task name) made safe to show: one line, no control or bidi
+    characters, ≤ 200 chars. Unlike ``display_name`` it keeps slashes: it is not a file name."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = " ".join(_BIDI.sub("", _CONTROL.sub(" ", name)).split())
+    if not name:
+        return fallback
+    return name if len(name) <= MAX_NAME_LENGTH else name[: MAX_NAME_LENGTH - 1] + "…"

@@ -6,18 +6,15 @@ Every write is one function in one transaction. Ingestion has its own module
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
-from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from kbsite.errors import Conflict, InvalidInput, TooLarge, UnsupportedMedia
-from knowledge import apikeys, filetypes, ingestion, models, names, policy_cache
+from kbsite.errors import Conflict, InvalidInput
+from knowledge import apikeys, documents, models, policy_cache
 
 VALID_SCOPES = {s.value for s in models.Scope}
 
@@ -87,82 +84,8 @@ def apikey_revoke(*, key: models.ApiKey) -> models.ApiKey:
 # --- KB files -------------------------------------------------------------------------------
 
 
-@dataclass
-class UploadResult:
-    document: models.Document
-    duplicate: bool
-    ingestion: ingestion.IngestionOutcome | None
-
-
-def _read_limited(fileobj: IO[bytes], limit: int) -> bytes:
-    data = fileobj.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"file is larger than the {settings.KB_MAX_UPLOAD_MB} MB upload limit")
-    return data
-
-
-def document_upload(
-    *,
-    tenant: models.Tenant,
-    fileobj: IO[bytes],
-    filename: str,
-    kind: str = models.Kind.KNOWLEDGE,
-    auto_ingest: bool = True,
-    created_by: Any = None,
-    trigger: str = models.Trigger.UPLOAD,
-) -> UploadResult:
-    """Validate and store an uploaded file; the same bytes for the same tenant are a duplicate."""
-    if kind not in models.Kind.values:
-        raise InvalidInput("kind must be 'policy' or 'knowledge'")
-    limit = settings.KB_MAX_UPLOAD_MB * 1024 * 1024
-    size = getattr(fileobj, "size", None)
-    if size is not None and size > limit:
-        raise TooLarge(f"file is larger than the {settings.KB_MAX_UPLOAD_MB} MB upload limit")
-    data = _read_limited(fileobj, limit)
-    if not data.strip():
-        raise InvalidInput("the file is empty")
-    try:
-        detected = filetypes.detect(data, filename)
-    except filetypes.UnsupportedFile as exc:
-        raise UnsupportedMedia(exc.reason) from exc
-    sha = hashlib.sha256(data).hexdigest()
-
-    existing = models.Document.objects.filter(
-        tenant=tenant, source_kind=models.SourceKind.UPLOAD, content_sha256=sha
-    ).first()
-    if existing is not None:
-        return UploadResult(document=existing, duplicate=True, ingestion=None)
-
-    display = names.display_name(filename, fallback=f"upload.{detected.file_type}")
-    try:
-        with transaction.atomic():
-            doc = models.Document(
-                tenant=tenant,
-                name=display,
-                kind=kind,
-                source_kind=models.SourceKind.UPLOAD,
-                content_type=detected.content_type,
-                file_type=detected.file_type,
-                size_bytes=len(data),
-                content_sha256=sha,
-                status=models.DocStatus.UPLOADED,
-                created_by=created_by if getattr(created_by, "pk", None) else None,
-            )
-            doc.file.save(detected.file_type, ContentFile(data), save=False)
-            doc.save()
-            doc.source_id = str(doc.pk)
-            doc.save(update_fields=["source_id"])
-            outcome = None
-            if auto_ingest:
-                outcome = ingestion.request_ingestion(document=doc, trigger=trigger)
-    except IntegrityError:
-        # A concurrent upload of the same bytes won the race: answer with its document.
-        existing = models.Document.objects.get(
-            tenant=tenant, source_kind=models.SourceKind.UPLOAD, content_sha256=sha
-        )
-        return UploadResult(document=existing, duplicate=True, ingestion=None)
-    doc.refresh_from_db()
-    return UploadResult(document=doc, duplicate=False, ingestion=outcome)
+# Document writes live in ``knowledge.documents``; uploads keep their name here for callers.
+document_upload = documents.document_upload
 
 
 def document_delete(*, document: models.Document) -> None:
@@ -173,6 +96,8 @@ def document_delete(*, document: models.Document) -> None:
     was_policy = document.kind == models.Kind.POLICY
     tenant_id = document.tenant_id
     with transaction.atomic():
+        for attachment in models.Document.objects.filter(tenant_id=tenant_id, parent_id=document.pk):
+            document_delete(document=attachment)  # their files too (parent is RESTRICT)
         document.delete()
         if was_policy:
             policy_cache.bump(tenant_id=tenant_id)

@@ -29,7 +29,12 @@ and then ``store``. A step is a function ``step(work: Work) -> None``:
   tenant, ``retryable`` requeues the job while attempts are left. Anything else it raises
   fails the job with a generic reason (details in the worker's log);
 * it writes nothing to the database and has no side effect outside ``work``: a job may run
-  more than once (at-least-once delivery), and only ``store`` — under the claim — writes.
+  more than once (at-least-once delivery), and only ``store`` — under the claim — writes;
+* a step that finds the document's content moved on (its ``content_sha256`` is no longer
+  the job's: a newer revision arrived after the request) raises ``Superseded``: the job ends
+  ``skipped``, nothing is stored, and the current content gets its own job. ``read`` checks
+  the bytes it read against the job's hash, ``embed`` checks before spending tokens, and
+  ``store`` checks again under the document's row lock — the check that decides.
 
 ``neutralise`` is a pass-through slot today; the PII neutraliser replaces its body (or the
 entry in ``STEPS``) without touching the other steps.
@@ -57,7 +62,7 @@ from knowledge.ingestion.facade import (
     retry_job,
 )
 from knowledge.ingestion.liveness import Liveness, worker_liveness
-from knowledge.ingestion.pipeline import IngestError
+from knowledge.ingestion.pipeline import IngestError, Superseded
 from knowledge.ingestion.reaper import reap_if_due, reap_stale_jobs
 from knowledge.ingestion.runner import claim, run_job
 
@@ -70,6 +75,7 @@ __all__ = [
     "IngestionStatus",
     "Liveness",
     "Outcome",
+    "Superseded",
     "chunks_to_embed",
     "claim",
     "configured_embedding_model",

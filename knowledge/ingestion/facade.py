@@ -1,7 +1,7 @@
 """The ingestion façade: the only way in (``request_ingestion``), retry, status, the queueing.
 
 ``request_ingestion`` answers at once — ``queued``, ``duplicate`` (same content already
-ingested or in flight) or ``skipped`` (embeddings off, over budget, unsupported type) —
+ingested or in flight; newer content while older is in flight is queued, never dropped) or ``skipped`` (embeddings off, over budget, unsupported type) —
 creating the job row and sending the django-q2 task on commit. The task carries only the
 job id.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -76,9 +77,9 @@ def chunks_to_embed(*, model_name: str) -> QuerySet[models.Chunk]:
 
 
 def idempotency_key(
-    *, source_kind: str, source_id: str, content_sha256: str, embedding_model: str, mode: str = "full"
+    *, source_kind: str, external_id: str, content_sha256: str, embedding_model: str, mode: str = "full"
 ) -> str:
-    raw = "\x1f".join([source_kind, source_id, content_sha256, PIPELINE_VERSION, embedding_model, mode])
+    raw = "\x1f".join([source_kind, external_id, content_sha256, PIPELINE_VERSION, embedding_model, mode])
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -102,16 +103,26 @@ def request_ingestion(
         mode = "embed-missing" if embed_only_missing else "full"
         key = idempotency_key(
             source_kind=doc.source_kind,
-            source_id=doc.source_id or str(doc.pk),
+            external_id=doc.external_id or str(doc.pk),
             content_sha256=doc.content_sha256,
             embedding_model=model_name,
             mode=mode,
         )
-        in_flight = models.IngestJob.objects.filter(
-            tenant=tenant, document=doc, status__in=ACTIVE_JOB_STATUSES
-        ).first()
-        if in_flight is not None:
-            return IngestionOutcome(Outcome.DUPLICATE, in_flight, "ingestion already in progress")
+        in_flight = list(
+            models.IngestJob.objects.filter(tenant=tenant, document=doc, status__in=ACTIVE_JOB_STATUSES)
+            .order_by("-id")
+        )
+        same = next((j for j in in_flight if j.idempotency_key == key), None)
+        if same is not None:
+            return IngestionOutcome(Outcome.DUPLICATE, same, "ingestion already in progress")
+        if in_flight and embed_only_missing:
+            # Embedding stored chunks while a job replaces them would be wasted work.
+            return IngestionOutcome(Outcome.DUPLICATE, in_flight[0], "ingestion already in progress")
+        # Newer content (or another model) while older work is in flight: never dropped
+        # (DESIGN §4). Queued jobs for the older key are superseded now; a running one finds
+        # out before it stores (the document's content hash no longer matches its own, see
+        # ``store``), and the job created below stores the current content.
+        _supersede_queued(jobs=[j for j in in_flight if j.status == models.JobStatus.QUEUED], now=timezone.now())
         last_ok = (
             models.IngestJob.objects.filter(tenant=tenant, document=doc, status=models.JobStatus.READY)
             .order_by("-finished_at", "-id")
@@ -132,7 +143,7 @@ def request_ingestion(
             document=doc,
             idempotency_key=key,
             source_kind=doc.source_kind,
-            source_id=doc.source_id or str(doc.pk),
+            external_id=doc.external_id or str(doc.pk),
             content_sha256=doc.content_sha256,
             pipeline_version=PIPELINE_VERSION,
             status=models.JobStatus.SKIPPED if skip_reason else models.JobStatus.QUEUED,
@@ -156,6 +167,18 @@ def request_ingestion(
             doc.save(update_fields=["status", "ingest_error", "updated_at"])
         transaction.on_commit(lambda: enqueue(job_id=job.pk))
         return IngestionOutcome(Outcome.QUEUED, job)
+
+
+SUPERSEDED = "superseded by a newer version of the document"
+
+
+def _supersede_queued(*, jobs: list[models.IngestJob], now: datetime) -> None:
+    """End queued jobs whose content is no longer the document's. Conditional on ``queued``:
+    a job a worker claimed meanwhile is left to find out by itself before it stores."""
+    for job in jobs:
+        models.IngestJob.objects.filter(pk=job.pk, status=models.JobStatus.QUEUED).update(
+            status=models.JobStatus.SKIPPED, skip_reason=SUPERSEDED, finished_at=now, updated_at=now,
+        )
 
 
 def _skip_reason(*, tenant: models.Tenant, document: models.Document, embed_only_missing: bool) -> str:

@@ -31,6 +31,23 @@ class IngestError(Exception):
         self.retryable = retryable
 
 
+class Superseded(Exception):
+    """The document's content moved on after this job was requested (a newer revision
+    arrived): the job's work must not be stored. Not a failure — the runner ends the job
+    ``skipped`` and makes sure the current content has a job (DESIGN §4: no revision is lost)."""
+
+
+def content_moved_on(job: models.IngestJob) -> bool:
+    """True when the document's current content is not the content this job was made for
+    (or the document is gone)."""
+    current = (
+        models.Document.objects.filter(pk=job.document_id, tenant_id=job.tenant_id)
+        .values_list("content_sha256", flat=True)
+        .first()
+    )
+    return current != job.content_sha256
+
+
 @dataclass
 class Stats:
     """Per-stage timings (ms) and counts, stored on the job row as ``stats``."""
@@ -85,13 +102,19 @@ def read_source(document: models.Document) -> bytes:
 
 
 def read(work: Work) -> None:
-    doc = work.document
+    """The bytes this job was made for: they must hash to the job's ``content_sha256``. When
+    they do not (or the file is gone) because the document moved on, :class:`Superseded`."""
+    doc, job = work.document, work.job
     try:
         work.data = read_source(doc)
     except FileNotFoundError as exc:
+        if content_moved_on(job):
+            raise Superseded() from exc
         raise IngestError("the stored file is missing; upload it again") from exc
-    if doc.file and hashlib.sha256(work.data).hexdigest() != doc.content_sha256:
-        raise IngestError("the stored file does not match its checksum; upload it again")
+    if hashlib.sha256(work.data).hexdigest() != job.content_sha256:
+        if content_moved_on(job):
+            raise Superseded()
+        raise IngestError("the stored content does not match its checksum; upload it again")
 
 
 def extract(work: Work) -> None:
@@ -133,6 +156,8 @@ def chunk(work: Work) -> None:
 
 
 def embed(work: Work) -> None:
+    if content_moved_on(work.job):
+        raise Superseded()  # no tokens spent on a version that will not be stored
     if facade.embeddings_enabled(work.tenant):
         work.vectors, work.tokens, work.model_name = embed_texts(work.contexts)
     work.stats.counts["embedding_tokens"] = work.tokens

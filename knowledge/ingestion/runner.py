@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from knowledge import models
 from knowledge.ingestion import facade, pipeline, store
 from knowledge.ingestion.jobs import INGEST_JOBS
-from knowledge.ingestion.pipeline import IngestError, Stats, Work
+from knowledge.ingestion.pipeline import IngestError, Stats, Superseded, Work
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +35,9 @@ def run_job(*, job_id: int) -> str:
         logger.info("ingest job %s not claimable (taken, finished or gone)", job_id)
         return "not-claimed"
     if not job.embed_only_missing:
-        models.Document.objects.filter(pk=job.document_id, tenant_id=job.tenant_id).update(
-            status=models.DocStatus.INGESTING, updated_at=job.started_at
-        )
+        models.Document.objects.filter(
+            pk=job.document_id, tenant_id=job.tenant_id, content_sha256=job.content_sha256
+        ).update(status=models.DocStatus.INGESTING, updated_at=job.started_at)
     stats = Stats()
     try:
         with INGEST_JOBS.heartbeat(pk=job.pk, attempt=job.attempts, every=settings.KB_INGEST_HEARTBEAT_SECONDS):
@@ -48,6 +48,8 @@ def run_job(*, job_id: int) -> str:
                 pipeline.run_steps(work)
                 won = store.store(work)
         return models.JobStatus.READY if won else "lost-claim"
+    except Superseded:
+        return supersede(job=job, stats=stats)
     except IngestError as exc:
         return fail_or_requeue(job=job, reason=exc.reason, retryable=exc.retryable, stats=stats)
     except (OperationalError, InterfaceError) as exc:  # the database went away: try again later
@@ -107,6 +109,23 @@ def _embed_missing(*, job: models.IngestJob, stats: Stats) -> bool:
     return store.store_embeddings(
         job=job, chunks=chunks, vectors=vectors, model_name=model_name, tokens=tokens, stats=stats
     )
+
+
+def supersede(*, job: models.IngestJob, stats: Stats) -> str:
+    """End a job whose content the document no longer has: ``skipped``, nothing stored, and
+    the document's current content is never left without a job (one is requested unless an
+    equal one is in flight or already stored). ``lost-claim`` when the attempt lost the job."""
+    with transaction.atomic():
+        doc = store.lock_document(job)
+        if not INGEST_JOBS.finish(
+            pk=job.pk, attempt=job.attempts, status=models.JobStatus.SKIPPED,
+            skip_reason=facade.SUPERSEDED, stats=stats.as_json(), error="",
+        ):
+            return "lost-claim"
+        if doc is not None:
+            outcome = facade.request_ingestion(document=doc, trigger=job.trigger)
+            logger.info("ingest job %s superseded; current content: %s", job.pk, outcome.outcome)
+    return models.JobStatus.SKIPPED
 
 
 def fail_or_requeue(*, job: models.IngestJob, reason: str, retryable: bool, stats: Stats) -> str:

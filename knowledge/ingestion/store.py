@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from knowledge import embeddings, models, policy_cache
 from knowledge.ingestion.jobs import INGEST_JOBS
-from knowledge.ingestion.pipeline import Stats, Work
+from knowledge.ingestion.pipeline import Stats, Superseded, Work
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ def store(work: Work) -> bool:
             if doc is None:
                 logger.info("job %s lost its document; discarding its work", job.pk)
                 return False
+            if doc.content_sha256 != job.content_sha256:
+                # A newer revision landed after the claim: its job stores it, never this one
+                # under its hash. Checked under the row lock the content update takes too.
+                raise Superseded()
             models.Chunk.objects.filter(tenant_id=doc.tenant_id, document_id=doc.pk).delete()
             _insert_chunks(
                 doc=doc, drafts=work.drafts, vectors=work.vectors, model_name=work.model_name,
@@ -75,12 +79,12 @@ def store(work: Work) -> bool:
 _INSERT_CHUNK_SQL = """
 INSERT INTO knowledge_chunk (
     tenant_id, document_id, chunk_index, text, heading, page, metadata, embedding, embedding_dim,
-    embedding_model, search_vector, kind, scope, owner_id, source_kind, created_at
+    embedding_model, search_vector, kind, scope, owner_id, source_kind, connection_id, created_at
 ) VALUES (
     %s, %s, %s, %s, %s, %s, %s, %s::vector, %s, %s,
     setweight(to_tsvector('english', %s), 'A') || setweight(to_tsvector('english', %s), 'B')
         || kb_tenant_lexeme(%s),
-    %s, %s, %s, %s, %s
+    %s, %s, %s, %s, %s, %s
 )
 """
 
@@ -104,7 +108,7 @@ def _insert_chunks(
             embeddings.vector_literal(vec) if vec is not None else None,
             len(vec) if vec is not None else None, model_name if vec is not None else "",
             f"{title} {draft.heading}", draft.text, doc.tenant_id,
-            doc.kind, doc.scope, doc.owner_id, doc.source_kind, now,
+            doc.kind, doc.scope, doc.owner_id, doc.source_kind, doc.connection_id, now,
         ))
     with connection.cursor() as cur:
         cur.executemany(_INSERT_CHUNK_SQL, params)
@@ -146,8 +150,8 @@ def mark_document_failed(*, job: models.IngestJob, reason: str) -> None:
     if job.embed_only_missing:
         return  # the document's chunks and text are as they were: only the job failed
     doc = models.Document.objects.select_for_update().filter(pk=job.document_id, tenant_id=job.tenant_id).first()
-    if doc is None:
-        return
+    if doc is None or doc.content_sha256 != job.content_sha256:
+        return  # gone, or moved on: the newer content's job decides what the document shows
     if models.Chunk.objects.filter(tenant_id=job.tenant_id, document_id=job.document_id).exists():
         # A re-ingest of a document that is being served failed: keep serving the good version.
         doc.status = models.DocStatus.READY
