@@ -8,11 +8,13 @@ Two steps per page, so a provider download never runs inside a database transact
   (``touch`` with the new revision); new content → ``write``; a deletion → ``remove``. An
   item that cannot be read is recorded on the tally and skipped.
 * ``commit`` (inside the page's transaction, next to the cursor) writes what ``resolve``
-  decided, through knowledge's services.
+  decided, through knowledge's one way in (``knowledge.documents.document_put`` /
+  ``document_remove``; removals by the one delete path).
 
 Documents of a connection are identified by ``(tenant, connection, source_kind,
-external_id)``; their ``metadata`` keeps the selected source (``source``) and the item's
-container (``parent_id``), so a source taken out of the selection is removed like a deletion.
+external_id)``; their ``metadata`` keeps the selected source (``source``), the item's
+container (``parent_id``) and a link back (``url``), so a source taken out of the selection
+is removed like a deletion.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.db import transaction
 from django.db.models import QuerySet
 
 from connections import models
 from connections.providers import errors
 from connections.sync.changes import Change, Content, Remove, Upsert, last_occurrences
-from knowledge import filetypes, ingestion, names, services
+from kbsite.errors import InvalidInput, TooLarge, UnsupportedMedia
+from knowledge import documents, filetypes, names, services
 from knowledge import models as kb
 
 # Errors that are the run's, not one item's: they propagate out of ``resolve``.
@@ -90,8 +93,8 @@ class Op:
 
 
 def connection_documents(*, connection: models.Connection) -> QuerySet[kb.Document]:
-    """Every document the connection holds (written once; switch to ``Document.connection``)."""
-    return kb.Document.objects.filter(tenant_id=connection.tenant_id, metadata__connection=connection.pk)
+    """Every document the connection holds (attachments included)."""
+    return kb.Document.objects.filter(tenant_id=connection.tenant_id, connection_id=connection.pk)
 
 
 def source_documents(*, target: Target) -> QuerySet[kb.Document]:
@@ -182,7 +185,7 @@ def _file_type(content: Content, data: bytes) -> str:
 
 
 def _title(change: Upsert) -> str:
-    return names.display_name(change.title, fallback=change.external_id[:60])
+    return names.display_title(change.title, fallback=f"{change.source_kind} item")
 
 
 # --- commit (inside the page's transaction) ----------------------------------------------------
@@ -201,75 +204,54 @@ def commit(*, target: Target, ops: list[Op], tally: Tally) -> None:
             tally.add("unchanged")
         elif op.action == "write":
             assert isinstance(op.change, Upsert)
-            _write(target=target, op=op)
+            try:
+                with transaction.atomic():  # a savepoint: one refused item leaves the page intact
+                    _write(target=target, op=op)
+            except (InvalidInput, TooLarge, UnsupportedMedia) as exc:
+                tally.fail(target=target, item=op.change.external_id, title=op.change.title, error=str(exc))
+                continue
             tally.add("updated" if op.document_id else "created")
 
 
 def _metadata(target: Target, change: Upsert) -> dict[str, Any]:
-    return {
-        "connection": target.connection.pk, "source": target.source.pk, "provider": target.connection.provider,
-        "url": change.url, "parent_id": change.parent_id,
-    }
+    return {"source": target.source.pk, "provider": target.connection.provider, "url": change.url,
+            "parent_id": change.parent_id}
+
+
+def _put(*, target: Target, change: Upsert, content: Content | None) -> None:
+    """Through knowledge's one way in for a source's item (no content: same content, new
+    title/revision/link — the row and its chunks' titles change, nothing is embedded)."""
+    scope = target.scope
+    documents.document_put(
+        tenant=target.connection.tenant, connection_id=target.connection.pk, source_kind=change.source_kind,
+        external_id=change.external_id, title=_title(change), revision=change.revision,
+        text=content.text if content is not None and content.data is None else None,
+        data=content.data if content is not None else None,
+        filename=(content.filename or change.title) if content is not None else "",
+        kind=target.source.kind, scope=scope,
+        owner=target.connection.owner if scope == kb.DocScope.PERSONAL else None,
+        metadata=_metadata(target, change),
+    )
 
 
 def _touch(*, target: Target, document_id: int | None, change: Upsert) -> None:
-    if document_id is None:
-        return
-    """A new revision, title or link with the same content: the row changes, chunks stay."""
-    doc = connection_documents(connection=target.connection).filter(pk=document_id).first()
-    if doc is None:
-        return
-    doc.revision = change.revision
-    doc.name = _title(change)
-    doc.metadata = {**(doc.metadata or {}), **_metadata(target, change)}
-    doc.save(update_fields=["revision", "name", "metadata", "updated_at"])
+    _put(target=target, change=change, content=None)
 
 
 def _write(*, target: Target, op: Op) -> None:
-    change, content = op.change, op.content
-    assert isinstance(change, Upsert) and content is not None
-    doc: kb.Document | None = None
-    if op.document_id:
-        doc = connection_documents(connection=target.connection).filter(pk=op.document_id).first()
-    old_file = doc.file.name if doc is not None and doc.file else ""
-    if doc is None:
-        doc = kb.Document(tenant_id=target.tenant_id, source_kind=change.source_kind, external_id=change.external_id,
-                          source_id=f"{target.connection.pk}:{change.external_id}")
-    doc.name = _title(change)
-    doc.kind = target.source.kind
-    doc.scope = target.scope
-    doc.owner_id = target.owner_id
-    doc.revision = change.revision
-    doc.content_sha256 = op.sha256
-    doc.file_type = op.file_type
-    doc.content_type = filetypes.CONTENT_TYPES[op.file_type]
-    doc.metadata = {**(doc.metadata or {}), **_metadata(target, change)}
-    doc.created_by_id = target.connection.owner_id
-    if content.data is not None:
-        doc.inline_text = ""
-        doc.size_bytes = len(content.data)
-        doc.file.save(op.file_type, ContentFile(content.data), save=False)
-    else:
-        doc.file = ""  # type: ignore[assignment]
-        doc.inline_text = content.text or ""
-        doc.size_bytes = len(doc.inline_text.encode("utf-8"))
-    doc.save()
-    if old_file and old_file != doc.file.name:
-        from django.db import transaction
-
-        storage = doc.file.storage
-        transaction.on_commit(lambda: storage.delete(old_file))
-    ingestion.request_ingestion(document=doc, trigger=kb.Trigger.API)
+    assert isinstance(op.change, Upsert)
+    _put(target=target, change=op.change, content=op.content)
 
 
 def _remove(*, target: Target, document_id: int | None) -> bool:
     if document_id is None:
         return False
-    doc = connection_documents(connection=target.connection).filter(pk=document_id).first()
+    doc = connection_documents(connection=target.connection).filter(pk=document_id).only(
+        "source_kind", "external_id").first()
     if doc is None:
         return False
-    services.document_delete(document=doc)
-    return True
+    return documents.document_remove(tenant=target.connection.tenant, connection_id=target.connection.pk,
+                                     source_kind=doc.source_kind, external_id=doc.external_id)
 
 
 # --- sweeps and purges ---------------------------------------------------------------------------

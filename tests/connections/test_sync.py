@@ -48,7 +48,7 @@ def sync(run_jobs: Callable[[], list[str]]) -> Sync:
 
 
 def docs(connection: models.Connection, source_kind: str | None = None) -> list[kb.Document]:
-    qs = kb.Document.objects.filter(tenant=connection.tenant, metadata__connection=connection.pk)
+    qs = kb.Document.objects.filter(tenant=connection.tenant, connection=connection)
     if source_kind:
         qs = qs.filter(source_kind=source_kind)
     return list(qs.order_by("name"))
