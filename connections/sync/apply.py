@@ -29,7 +29,7 @@ from django.db.models import QuerySet
 
 from connections import models
 from connections.providers import errors
-from connections.sync.changes import Change, Content, Remove, Upsert, last_occurrences
+from connections.sync.changes import Change, Content, Remove, RemoveWithin, Upsert, last_occurrences
 from kbsite.errors import InvalidInput, TooLarge, UnsupportedMedia
 from knowledge import documents, filetypes, names, services
 from knowledge import models as kb
@@ -111,7 +111,7 @@ def items_left(*, connection: models.Connection) -> int:
 def resolve(*, target: Target, changes: list[Change], tally: Tally) -> list[Op]:
     changes = last_occurrences(changes)
     existing: dict[tuple[str, str], kb.Document] = {}
-    ids = {c.external_id for c in changes}
+    ids = {c.external_id for c in changes if not isinstance(c, RemoveWithin)}
     if ids:
         for row in connection_documents(connection=target.connection).filter(external_id__in=ids).only(
             "pk", "source_kind", "external_id", "revision", "name", "content_sha256", "metadata"
@@ -119,6 +119,12 @@ def resolve(*, target: Target, changes: list[Change], tally: Tally) -> list[Op]:
             existing[(row.source_kind, row.external_id)] = row
     ops: list[Op] = []
     for change in changes:
+        if isinstance(change, RemoveWithin):
+            for row in source_documents(target=target).filter(metadata__parent_id__in=change.container_ids).only(
+                "pk", "source_kind", "external_id"
+            ):
+                ops.append(Op("remove", Remove(row.external_id, row.source_kind), document_id=row.pk))
+            continue
         doc = existing.get((change.source_kind, change.external_id))
         if isinstance(change, Remove):
             if doc is not None:

@@ -44,7 +44,20 @@ class Remove:
     source_kind: str
 
 
-Change = Upsert | Remove
+@dataclass(frozen=True)
+class RemoveWithin:
+    """Every document of the source whose container is one of ``container_ids``: a folder
+    moved out of the selection (its files do not come in the delta themselves)."""
+
+    container_ids: tuple[str, ...]
+    source_kind: str
+
+    @property
+    def external_id(self) -> str:
+        return "within:" + ",".join(self.container_ids)
+
+
+Change = Upsert | Remove | RemoveWithin
 
 
 @dataclass

@@ -7,8 +7,8 @@ client (connections.providers.microsoft).
   drive's folder tree (``folders``: id → parent id), unknown folders are looked up once.
   Files outside the folder are ``Remove``d (a file moved out leaves like a deletion).
   Revision = quickXorHash, else eTag, so a rename or a move fetches nothing. Bytes go to the
-  file pipeline. TODO: a *folder* moved out of (or into) a selected folder does not bring
-  its files in the delta; they follow at the next full re-enumeration.
+  file pipeline. A *folder* moved out of (into) the selected folder does not bring its files
+  in the delta: its files are removed by their recorded container (listed and added).
 * Outlook mail folders: one virtual document per message rendered by the source's
   ``mail_tier`` (connections.mailclean), within ``KB_MAIL_WINDOW_DAYS``; ``@removed``
   tombstones (deleted or moved out) remove it. TODO: attachments as child documents.
@@ -29,7 +29,7 @@ from django.conf import settings
 
 from connections import mailclean, models
 from connections.providers import errors, microsoft
-from connections.sync.changes import Change, Content, Page, Remove, Upsert
+from connections.sync.changes import Change, Content, Page, Remove, RemoveWithin, Upsert
 from knowledge import models as kb
 
 DRIVE_SURFACES = (models.Surface.ONEDRIVE, models.Surface.SHAREPOINT_LIBRARY, models.Surface.DRIVE_FOLDER)
@@ -109,17 +109,45 @@ class MicrosoftAdapter:
                     continue
                 if item.is_folder:
                     if folder:
-                        folders[item.id] = item.parent_id
+                        changes.extend(self._folder_seen(drive_id, item, folder, memo, folders, kind, limit))
                     continue
                 if folder and not self._inside(drive_id, item.parent_id, folder, memo, folders):
                     changes.append(Remove(item.id, kind))
                     continue
-                changes.append(Upsert(
-                    external_id=item.id, source_kind=kind, revision=item.revision, title=item.name,
-                    url=item.web_url, parent_id=item.parent_id or "",
-                    fetch=functools.partial(self._download, item, limit),
-                ))
+                changes.append(self._upsert(item, kind, limit))
             yield Page(changes=changes, next_link=page.next_link, final_link=page.delta_link)
+
+    def _folder_seen(self, drive_id: str, item: microsoft.DriveItem, folder: str, memo: dict[str, Any],
+                     folders: dict[str, str | None], kind: str, limit: int) -> list[Change]:
+        """Record a folder; a known folder that moved out of the selection takes its files with
+        it, one that moved in brings them (neither comes in the delta by itself)."""
+        known = item.id in folders
+        was = known and item.id != folder and self._inside(drive_id, folders[item.id], folder, memo, folders)
+        folders[item.id] = item.parent_id
+        if item.id == folder or not known:
+            return []
+        now = self._inside(drive_id, item.parent_id, folder, memo, folders)
+        if was and not now:
+            return [RemoveWithin(tuple(_subtree(item.id, folders)), kind)]
+        if now and not was:
+            return list(self._files_under(drive_id, item.id, folders, kind, limit))
+        return []
+
+    def _files_under(self, drive_id: str, folder_id: str, folders: dict[str, str | None], kind: str,
+                     limit: int) -> Iterator[Change]:
+        for child in self.graph.children(drive_id=drive_id, item_id=folder_id):
+            if child.is_folder:
+                folders[child.id] = folder_id
+                yield from self._files_under(drive_id, child.id, folders, kind, limit)
+            elif child.is_file:
+                yield self._upsert(child, kind, limit)
+
+    def _upsert(self, item: microsoft.DriveItem, kind: str, limit: int) -> Upsert:
+        return Upsert(
+            external_id=item.id, source_kind=kind, revision=item.revision, title=item.name,
+            url=item.web_url, parent_id=item.parent_id or "",
+            fetch=functools.partial(self._download, item, limit),
+        )
 
     def _inside(self, drive_id: str, parent_id: str | None, folder: str, memo: dict[str, Any],
                 folders: dict[str, str | None]) -> bool:
@@ -193,6 +221,20 @@ class MicrosoftAdapter:
         posts = [_post(root)] + [_post(r) for r in sorted(replies, key=lambda r: r.created or datetime.min.replace(tzinfo=UTC))]
         return mailclean.render_thread(title=root.subject or "", posts=posts, tier=tier,
                                        max_chars=settings.KB_MAIL_BODY_MAX_CHARS)
+
+
+def _subtree(root: str, folders: dict[str, str | None]) -> list[str]:
+    """``root`` and every folder under it, by the recorded folder tree."""
+    children: dict[str, list[str]] = {}
+    for child, parent in folders.items():
+        if parent:
+            children.setdefault(parent, []).append(child)
+    out, stack = [], [root]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        stack.extend(children.get(current, ()))
+    return out
 
 
 def _post(message: microsoft.ChannelMessage) -> mailclean.ThreadPost:

@@ -397,3 +397,28 @@ def test_the_tick_queues_one_delta_per_due_active_connection(
     assert schedule.tick().scheduled == 0  # one run at a time per connection
     [run] = models.SyncRun.objects.all()
     assert run.connection_id == connection.pk and run.kind == "delta" and run.trigger == "schedule"
+
+
+def test_a_folder_moved_out_of_the_selection_takes_its_files_and_one_moved_in_brings_them(
+    ms: FakeMicrosoft, connection: models.Connection, drive: str, sync: Sync
+) -> None:
+    store = ms.store
+    shared = store.folder_add(drive_id=drive, name="Reception")
+    elsewhere = store.folder_add(drive_id=drive, name="Elsewhere")
+    sub = store.folder_add(drive_id=drive, name="Prices", parent_id=shared)
+    deeper = store.folder_add(drive_id=drive, name="2026", parent_id=sub)
+    store.file_add(drive_id=drive, name="crowns.txt", content=b"Crowns cost 500.", parent_id=deeper)
+    store.file_add(drive_id=drive, name="hours.txt", content=b"Open 8 to 5.", parent_id=shared)
+    outside = store.folder_add(drive_id=drive, name="Forms", parent_id=elsewhere)
+    store.file_add(drive_id=drive, name="form.txt", content=b"Consent form text.", parent_id=outside)
+    add_source(connection, surface="drive_folder", root_id=shared, parent_id=drive)
+    sync(connection, "backfill")
+    assert [d.name for d in docs(connection)] == ["crowns.txt", "hours.txt"]
+
+    store.item_move(sub, elsewhere)
+    store.item_move(outside, shared)
+    run = sync(connection)
+
+    assert run.status == "succeeded", run.error
+    assert [d.name for d in docs(connection)] == ["form.txt", "hours.txt"]
+    assert run.counts["deleted"] == 1 and run.counts["created"] == 1
