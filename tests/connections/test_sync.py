@@ -422,3 +422,50 @@ def test_a_folder_moved_out_of_the_selection_takes_its_files_and_one_moved_in_br
     assert run.status == "succeeded", run.error
     assert [d.name for d in docs(connection)] == ["form.txt", "hours.txt"]
     assert run.counts["deleted"] == 1 and run.counts["created"] == 1
+
+
+def test_a_backfill_throttled_mid_way_keeps_its_applied_pages_and_resumes_after_them(
+    ms: FakeMicrosoft, connection: models.Connection, drive: str, sync: Sync
+) -> None:
+    ms.drive_page_size = 2
+    for n in range(6):
+        ms.store.file_add(drive_id=drive, name=f"f{n}.txt", content=f"file number {n}".encode())
+    source = add_source(connection, surface="onedrive", root_id=drive)
+    run = models.SyncRun.objects.create(tenant=connection.tenant, connection=connection, kind="backfill")
+    original = ms._graph
+    calls = {"delta pages": 0}
+
+    def throttle_third_page(method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Any:
+        if path.endswith("/root/delta") and "$skiptoken" in query:
+            calls["delta pages"] += 1
+            if calls["delta pages"] == 2:  # the enumeration's third page
+                ms.throttle_next(1, retry_after="60")
+        return original(method, path, query, headers)
+
+    ms._graph = throttle_third_page  # type: ignore[method-assign]
+
+    assert engine.run(run_id=run.pk) == engine.PAUSED
+    state = cursors.load(source=source)
+    assert state is not None and state.phase == cursors.ENUMERATE and state.link and "skiptoken" in state.link
+    applied = sorted(d.name for d in docs(connection))
+    assert applied and len(applied) < 6  # the pages before the throttle are applied with their cursor
+
+    models.SyncRun.objects.filter(pk=run.pk).update(resume_at=timezone.now())
+    assert engine.run(run_id=run.pk) == "succeeded"
+    run.refresh_from_db()
+    assert sorted(d.name for d in docs(connection)) == [f"f{n}.txt" for n in range(6)]
+    assert run.counts["created"] == 6
+    assert kb.IngestJob.objects.filter(tenant=connection.tenant).count() == 6  # nothing applied twice
+
+
+def test_a_second_run_of_a_connection_waits_while_one_is_running(
+    ms: FakeMicrosoft, connection: models.Connection
+) -> None:
+    running = models.SyncRun.objects.create(tenant=connection.tenant, connection=connection, kind="delta",
+                                            status="running", attempts=1, heartbeat_at=timezone.now())
+    queued = models.SyncRun.objects.create(tenant=connection.tenant, connection=connection, kind="delta")
+
+    assert engine.run(run_id=queued.pk) == engine.NOT_CLAIMED
+    queued.refresh_from_db()
+    assert queued.status == "queued" and queued.attempts == 0
+    assert running.pk != queued.pk
