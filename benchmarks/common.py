@@ -188,14 +188,14 @@ def bulk_load_chunks(
         raw = cur.connection  # psycopg connection
         with raw.cursor() as pc:
             with pc.copy(
-                "COPY knowledge_document (tenant_id, name, kind, source_kind, source_id, external_id, revision, "
+                "COPY knowledge_document (tenant_id, name, kind, source_kind, external_id, revision, "
                 "scope, file, inline_text, content_type, file_type, size_bytes, content_sha256, status, "
                 "ingest_error, chunk_count, metadata, created_at, updated_at, ingested_at) FROM STDIN"
             ) as copy:
                 for name, _title, text in docs:
                     sha = hashlib.sha256(f"{tenant.pk}:{name}".encode()).hexdigest()
                     copy.write_row((
-                        tenant.pk, name[:255], kind, "snapshot", name[:512], "", "", "tenant", "", "",
+                        tenant.pk, name[:255], kind, "snapshot", name[:512], "", "tenant", "", "",
                         "text/plain", "txt", len(text), sha, "ready", "", 1, "{}", now, now, now,
                     ))
         ids = dict(models.Document.objects.filter(tenant=tenant).values_list("name", "pk"))

@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from audit import selectors
 from audit.models import RecallAudit
-from knowledge import ingestion, models, services
+from knowledge import models, services
+from tests import factories
 from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -33,12 +34,9 @@ def owner(make_user: Callable[..., Any], tenant: models.Tenant) -> Any:
 
 @pytest.fixture
 def personal(tenant: models.Tenant, owner: Any, run_jobs: Callable[[], list[str]]) -> models.Document:
-    doc = models.Document.objects.create(
-        tenant=tenant, name=DOC_NAME, kind="knowledge", source_kind="gmail", source_id="m1",
-        scope="personal", owner=owner, inline_text=PRIVATE,
-        content_type="text/plain", file_type="txt", content_sha256="0" * 64,
+    doc = factories.virtual_document(
+        tenant=tenant, title=DOC_NAME, external_id="m1", scope="personal", owner=owner, text=PRIVATE,
     )
-    ingestion.request_ingestion(document=doc)
     run_jobs()
     doc.refresh_from_db()
     assert doc.status == models.DocStatus.READY

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.models import RecallAudit
 from knowledge import models, retrieval
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -172,9 +173,9 @@ def test_the_detail_neither_names_nor_links_another_users_personal_document(
     support_client: Client, tenant: models.Tenant, make_user: Callable[..., Any], login: Callable[..., Client],
 ) -> None:
     owner = make_user("olga", tenant=tenant, role="support", is_staff=True)
-    doc = models.Document.objects.create(
-        tenant=tenant, name="olga-notes.md", kind="knowledge", source_kind="gmail", source_id="m1",
-        scope="personal", owner=owner, status="ready",
+    doc = factories.virtual_document(
+        tenant=tenant, title="olga-notes.md", external_id="m1", scope="personal", owner=owner, text="Private.",
+        auto_ingest=False,
     )
     row = _recall(tenant, "notes", results=[
         {"chunk_id": 1, "document_id": doc.pk, "document_name": "olga-notes.md", "chunk_index": 0,

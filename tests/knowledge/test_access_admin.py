@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from knowledge import models, services
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -51,14 +52,10 @@ JOBS = "/admin/knowledge/ingestjob/"
 
 
 def _personal(tenant: models.Tenant, owner: Any, run_jobs: Callable[[], list[str]]) -> models.Document:
-    from knowledge import ingestion
-
-    doc = models.Document.objects.create(
-        tenant=tenant, name="Olga's mail", kind="knowledge", source_kind="gmail", source_id="m1",
-        scope="personal", owner=owner, inline_text="The boat trip is on Saturday.",
-        content_type="text/plain", file_type="txt", content_sha256="0" * 64,
+    doc = factories.virtual_document(
+        tenant=tenant, title="Olga's mail", external_id="m1", scope="personal", owner=owner,
+        text="The boat trip is on Saturday.",
     )
-    ingestion.request_ingestion(document=doc)
     run_jobs()
     return doc
 

@@ -12,7 +12,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from knowledge import ingestion, models, services
+from knowledge import models, services
+from tests import factories
 from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -33,12 +34,9 @@ def colleague(make_user: Callable[..., Any], tenant: models.Tenant) -> Any:
 
 @pytest.fixture
 def personal(tenant: models.Tenant, owner: Any, run_jobs: Callable[[], list[str]]) -> models.Document:
-    doc = models.Document.objects.create(
-        tenant=tenant, name="My mail", kind="knowledge", source_kind="gmail", source_id="m1",
-        scope="personal", owner=owner, inline_text=PRIVATE,
-        content_type="text/plain", file_type="txt", content_sha256="0" * 64,
+    doc = factories.virtual_document(
+        tenant=tenant, title="My mail", external_id="m1", scope="personal", owner=owner, text=PRIVATE,
     )
-    ingestion.request_ingestion(document=doc)
     run_jobs()
     doc.refresh_from_db()
     assert doc.status == models.DocStatus.READY and doc.chunk_count >= 1

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from knowledge import models, services
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -212,9 +213,9 @@ def test_it_gets_and_downloads_a_file_with_its_original_name(api: Any) -> None:
 def test_a_document_without_a_file_downloads_its_inline_text_as_in_the_browser(
     api: Any, admin_member: Any, login: Any, tenant: models.Tenant
 ) -> None:
-    doc = models.Document.objects.create(
-        tenant=tenant, name="Teams thread", source_kind="teams", source_id="t1", inline_text="Lunch is at noon.",
-        content_type="text/plain", file_type="txt", content_sha256="1" * 64,
+    doc = factories.virtual_document(
+        tenant=tenant, title="Teams thread", source_kind="teams", external_id="t1", text="Lunch is at noon.",
+        auto_ingest=False,
     )
     download = api.get(f"/api/v1/kb/files/{doc.pk}/download")
     assert download.status_code == 200
@@ -231,9 +232,8 @@ def test_a_document_without_a_file_downloads_its_inline_text_as_in_the_browser(
 
 
 def test_a_document_with_neither_file_nor_text_is_404_on_download(api: Any, tenant: models.Tenant) -> None:
-    doc = models.Document.objects.create(
-        tenant=tenant, name="Empty", source_kind="teams", source_id="t2",
-        content_type="text/plain", file_type="txt", content_sha256="2" * 64,
+    doc = factories.virtual_document(
+        tenant=tenant, title="Empty", source_kind="teams", external_id="t2", text="", auto_ingest=False,
     )
     response = api.get(f"/api/v1/kb/files/{doc.pk}/download")
     assert response.status_code == 404

@@ -16,7 +16,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from audit.models import RecallAudit
-from knowledge import ingestion, models, querytext, retrieval, services
+from knowledge import models, querytext, retrieval, services
+from tests import factories
 
 HOURS = """# Office hours
 
@@ -374,12 +375,10 @@ def test_personal_documents_are_only_searched_for_their_owner(
 ) -> None:
     owner = make_user("olga", tenant=tenant, role="member")
     someone = make_user("sid", tenant=tenant, role="member")
-    doc = models.Document.objects.create(
-        tenant=tenant, name="My mail", kind="knowledge", source_kind="gmail", source_id="m1",
-        scope="personal", owner=owner, inline_text="Olga's private note: the boat trip is on Saturday.",
-        content_type="text/plain", file_type="txt", content_sha256="0" * 64,
+    doc = factories.virtual_document(
+        tenant=tenant, title="My mail", external_id="m1", scope="personal", owner=owner,
+        text="Olga's private note: the boat trip is on Saturday.",
     )
-    ingestion.request_ingestion(document=doc)
     run_jobs()
     assert models.Chunk.objects.filter(document=doc).exists()
 

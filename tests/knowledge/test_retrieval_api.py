@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from audit.models import RecallAudit
-from knowledge import ingestion, models, services
+from knowledge import models, services
+from tests import factories
 from tests.conftest import ApiClient
 
 URL = "/api/v1/retrieve"
@@ -106,13 +107,10 @@ def test_it_validates_the_request(retrieval_on: Any, kb: models.Tenant, retrieve
 
 def _personal_document(tenant: models.Tenant, owner: Any, text: str) -> models.Document:
     """A personal document of ``owner`` (as a connector would store it), queued for ingest."""
-    doc = models.Document.objects.create(
-        tenant=tenant, name=f"{owner.username} mail", kind="knowledge", source_kind="gmail",
-        source_id=f"m-{owner.username}", scope="personal", owner=owner, inline_text=text,
-        content_type="text/plain", file_type="txt", content_sha256="0" * 64,
+    return factories.virtual_document(
+        tenant=tenant, title=f"{owner.username} mail", external_id=f"m-{owner.username}", scope="personal",
+        owner=owner, text=text,
     )
-    ingestion.request_ingestion(document=doc)
-    return doc
 
 
 def test_logged_in_support_staff_can_try_retrieval_and_see_their_personal_documents_only(

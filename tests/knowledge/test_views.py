@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from audit.models import RecallAudit
 from knowledge import ingestion, models, services
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -547,9 +548,9 @@ def test_download_returns_the_original_bytes_as_an_attachment(member_client: Cli
 def test_download_serves_a_document_without_a_file_as_its_inline_text(
     member_client: Client, tenant: models.Tenant
 ) -> None:
-    doc = models.Document.objects.create(
-        tenant=tenant, name="Teams thread", source_kind="teams", source_id="t1", inline_text="Lunch is at noon.",
-        content_type="text/plain", file_type="txt", content_sha256="1" * 64,
+    doc = factories.virtual_document(
+        tenant=tenant, title="Teams thread", source_kind="teams", external_id="t1", text="Lunch is at noon.",
+        auto_ingest=False,
     )
     response = member_client.get(reverse("kb:document_download", args=[doc.pk]))
     assert response.status_code == 200 and response.content == b"Lunch is at noon."

@@ -312,3 +312,48 @@ def test_tasks_a_killed_cluster_had_taken_are_delivered_again_within_the_retry_b
             second.kill()
     assert [d.status for d in docs] == ["ready"] * 4
     assert time.monotonic() - started < 60  # not the ten minutes a long lock would take
+
+
+def test_a_revision_landing_after_the_claim_and_before_the_store_is_what_the_document_serves(
+    tenant: models.Tenant, worker_env: dict[str, str]
+) -> None:
+    import hashlib
+
+    from knowledge import documents
+
+    rev1 = "# Hours\n\nRevision one: the clinic opens on Monday mornings."
+    rev2 = "# Hours\n\nRevision two: the clinic opens on Tuesday evenings."
+
+    def put(text: str, revision: str) -> documents.PutResult:
+        return documents.document_put(
+            tenant=tenant, source_kind="outlook", external_id="msg-1", title="Hours", text=text, revision=revision,
+        )
+
+    fake = SlowOpenAI()
+    with fake:
+        fake.delay = 4
+        env = {**worker_env, "KB_EMBEDDING_PROVIDER": "openai", "KB_EMBEDDING_MODEL": "text-embedding-3-small",
+               "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key}
+        handle = Worker(env).start()
+        try:
+            doc = put(rev1, "ck-1").document
+            first = models.IngestJob.objects.get(document=doc)
+            wait_for(lambda: fake.started >= 1, timeout=90)  # claimed, embedding revision one
+            first.refresh_from_db()
+            assert first.status == "running"
+            second = put(rev2, "ck-2")
+            assert second.ingestion is not None and second.ingestion.outcome == "queued"
+            fake.delay = 0
+            wait_for(lambda: models.IngestJob.objects.filter(document=doc, status__in=["queued", "running"])
+                     .count() == 0 and _status(doc) in ("ready", "failed"), timeout=120)
+        finally:
+            handle.kill()
+    doc.refresh_from_db()
+    first.refresh_from_db()
+    assert first.status == "skipped" and "superseded" in first.skip_reason
+    assert doc.status == "ready", doc.ingest_error
+    assert doc.content_sha256 == hashlib.sha256(rev2.encode()).hexdigest() and doc.revision == "ck-2"
+    texts = " ".join(models.Chunk.objects.filter(document=doc).values_list("text", flat=True))
+    assert "Tuesday" in texts and "Monday" not in texts
+    ready = models.IngestJob.objects.get(document=doc, status="ready")
+    assert ready.content_sha256 == doc.content_sha256
