@@ -166,7 +166,10 @@ class FakeMicrosoft:
     def expire_delta_links(self) -> None:
         """Every delta link issued so far answers 410 (the service dropped its sync state)."""
         with self._lock:
-            self._min_delta_seq = self.store.seq + 1
+            # Links carry the sequence they were issued at: step past it, so links issued from
+            # now on (even before the next change) stay valid.
+            self.store.seq += 1
+            self._min_delta_seq = self.store.seq
 
     def revoke_grant(self) -> None:
         """The user revoked the app (or an admin did): refresh tokens and access tokens die."""

@@ -1,0 +1,21 @@
+"""The adapter of a connection's provider (one entry per provider; Google and ClickUp add theirs)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from connections import models, tokens
+from connections.providers import microsoft as graph
+from connections.sync.changes import Adapter
+
+
+def for_connection(connection: models.Connection) -> Adapter:
+    if connection.provider == models.Provider.MICROSOFT:
+        from connections.sync.microsoft import MicrosoftAdapter
+
+        def token(refused: str | None) -> str:
+            return tokens.access_token_get(connection=connection, refused_token=refused)
+
+        client = graph.GraphClient(graph_url=settings.KB_MS_GRAPH_URL, token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
+        return MicrosoftAdapter(graph=client)
+    raise NotImplementedError(f"no sync adapter for {connection.provider}")
