@@ -20,7 +20,7 @@ from django.utils import timezone
 from connections import models, oauth, registry, selectors, tokens
 from connections.providers import errors, oauth2
 from kbsite.errors import Conflict, Forbidden, InvalidInput
-from knowledge import auth
+from knowledge import auth, policy_cache
 from knowledge import models as kb
 
 log = logging.getLogger(__name__)
@@ -340,6 +340,7 @@ def connection_revoke(*, connection: models.Connection, reason: str = "") -> Rev
             locked.status_reason = reason or "Disconnected; its documents are being removed."
             locked.next_sync_at = None
             locked.save(update_fields=["status", "status_reason", "next_sync_at", "updated_at"])
+            policy_cache.bump(tenant_id=locked.tenant_id)  # its policy leaves the cached block at once
         tokens.tokens_destroy(connection=locked)
         run = sync_request(connection=locked, kind=models.RunKind.PURGE, trigger=models.RunTrigger.REVOKE).run
     revoked = False

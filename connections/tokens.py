@@ -22,6 +22,7 @@ from django.utils import timezone
 from connections import crypto, models
 from connections.providers import oauth2
 from knowledge import models as kb
+from knowledge import policy_cache
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,10 @@ def connection_mark_needs_reauth(*, connection_id: int, reason: str) -> bool:
         next_sync_at=None,
         updated_at=timezone.now(),
     )
+    if updated:  # its policy documents leave the cached policy block too
+        tenant_id = models.Connection.objects.filter(pk=connection_id).values_list("tenant_id", flat=True).first()
+        if tenant_id is not None:
+            policy_cache.bump(tenant_id=tenant_id)
     return bool(updated)
 
 
@@ -338,6 +343,7 @@ def connection_connect(
             existing.account_label = account_label or existing.account_label
             existing.next_sync_at = timezone.now()
             existing.save(update_fields=["status", "status_reason", "account_label", "next_sync_at", "updated_at"])
+            policy_cache.bump(tenant_id=existing.tenant_id)  # served again: its policy too
             token_store(connection=existing, token_set=token_set)
             return ConnectResult(connection=existing, restored=True)
         try:

@@ -33,6 +33,7 @@ from connections.sync.changes import Change, Content, Remove, RemoveWithin, Upse
 from kbsite.errors import InvalidInput, TooLarge, UnsupportedMedia
 from knowledge import documents, filetypes, names, services
 from knowledge import models as kb
+from knowledge import purge as purge_service
 
 # Errors that are the run's, not one item's: they propagate out of ``resolve``.
 RUN_ERRORS = (errors.Throttled, errors.AuthRefused, errors.CursorExpired)
@@ -277,12 +278,13 @@ def remove_unselected(*, connection: models.Connection, source_ids: list[int], t
         tally.add("deleted")
 
 
-def purge(*, connection: models.Connection) -> dict[str, int]:
-    """Every document of the connection, its chunks and files: the counts for the receipt."""
-    documents = chunks = files = 0
-    for doc in connection_documents(connection=connection):
-        chunks += kb.Chunk.objects.filter(tenant_id=doc.tenant_id, document_id=doc.pk).count()
-        files += 1 if doc.file else 0
-        services.document_delete(document=doc)
-        documents += 1
-    return {"documents": documents, "chunks": chunks, "files": files, "audit_rows_redacted": 0}
+def purge(*, connection: models.Connection) -> dict[str, Any]:
+    """Every document of the connection, its chunks and files, in one transaction (files on
+    commit, personal content's audit text redacted): the counts for the receipt."""
+    receipt = purge_service.documents_purge(
+        tenant=connection.tenant_id, documents=connection_documents(connection=connection),
+        reason=f"connection {connection.pk} revoked",
+    )
+    counts = receipt.as_dict()
+    counts.pop("finished_at", None)
+    return counts

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from knowledge import embeddings, flags, models, querytext
+from knowledge import budgets, embeddings, flags, models, querytext
 from knowledge.retrieval import caches, policy, prompt, recording, schemas
 from knowledge.retrieval.config import DEFAULT_CONFIG, DEFAULT_PROBE, MAX_TOP_K, Probe, SearchConfig
 from knowledge.retrieval.hybrid import SqlFilter, search
@@ -136,6 +136,10 @@ def retrieve(
             model_key = f"{provider.name}:{provider.model}"
             result.embedding_model = provider.model
             result.flags["query_cache"] = "hit" if hit else "miss"
+            if not hit:  # query embeddings count towards the tenant's month (written in batches)
+                budgets.charge_query(
+                    tenant_id=tenant.pk, model=model_key, tokens=budgets.estimate_tokens([normalized])
+                )
         except embeddings.EmbeddingError as exc:
             # The caller is on the line: answer from the lexical leg rather than fail.
             logger.warning("query embedding failed, lexical only: %s", exc.reason)

@@ -19,6 +19,8 @@ SELECT c.id, c.document_id, c.heading, c.text
 FROM knowledge_chunk c
 JOIN knowledge_document d ON d.id = c.document_id AND d.tenant_id = c.tenant_id
 WHERE c.tenant_id = %s AND c.kind = 'policy' AND c.scope = 'tenant'
+  AND (c.connection_id IS NULL OR c.connection_id IN
+       (SELECT cc.id FROM connections_connection cc WHERE cc.tenant_id = c.tenant_id AND cc.status = 'active'))
 ORDER BY d.created_at, d.id, c.chunk_index
 """
 

@@ -15,7 +15,14 @@ from knowledge.retrieval.config import SearchConfig
 
 _LEXICAL_CLEAN = re.compile(r"[^\w\s]+|_", re.UNICODE)
 
-SCOPE_SQL = "(c.scope = 'tenant' OR c.owner_id = %(user)s)"
+# Who sees what (DESIGN §5), and only connections that are `active` (a connection that needs
+# re-authorisation or was revoked contributes nothing from that moment). The table is named,
+# not imported: knowledge never imports the connections app.
+LIVE_SOURCE_SQL = (
+    "(c.connection_id IS NULL OR c.connection_id IN "
+    "(SELECT cc.id FROM connections_connection cc WHERE cc.tenant_id = %(tenant)s AND cc.status = 'active'))"
+)
+SCOPE_SQL = f"(c.scope = 'tenant' OR c.owner_id = %(user)s) AND {LIVE_SOURCE_SQL}"
 
 
 def lexical_text(query: str) -> str:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from connections import models
+from connections import models, tokens
 from connections.sync import cursors, engine, schedule
 from knowledge import models as kb
+from knowledge import policy_cache
 from tests.fakes.msgraph_server import FakeMicrosoft
 
 pytestmark = pytest.mark.django_db
@@ -469,3 +470,33 @@ def test_a_second_run_of_a_connection_waits_while_one_is_running(
     queued.refresh_from_db()
     assert queued.status == "queued" and queued.attempts == 0
     assert running.pk != queued.pk
+
+
+def test_content_of_a_connection_that_needs_reauth_or_is_revoked_is_never_retrieved(
+    ms: FakeMicrosoft, connection: models.Connection, drive: str, sync: Sync, retrieval_on: Any, retrieve_api: Any
+) -> None:
+    ms.store.file_add(drive_id=drive, name="hours.txt", content=b"We are open Saturdays from nine to noon.")
+    ms.store.file_add(drive_id=drive, name="rules.txt", content=b"Never quote prices for surgery by phone.")
+    add_source(connection, surface="onedrive", root_id=drive)
+    assert sync(connection, "backfill").status == "succeeded"
+    kb.Document.objects.filter(connection_id=connection.pk, name="rules.txt").update(kind="policy")
+    kb.Chunk.objects.filter(connection_id=connection.pk, document__name="rules.txt").update(kind="policy")
+    chunk_ids = sorted(kb.Chunk.objects.filter(connection_id=connection.pk).values_list("pk", flat=True))
+    body = retrieve_api.post("/api/v1/retrieve", json={"query": "are you open on saturdays"}).json()
+    assert "open Saturdays" in " ".join(h["text"] for h in body["knowledge"])
+    assert "surgery" in body["policy"]["text"]
+
+    # The token is refused: from that moment nothing of the connection is served, policy included.
+    assert tokens.connection_mark_needs_reauth(connection_id=connection.pk, reason="Reconnect your account.")
+    body = retrieve_api.post("/api/v1/retrieve", json={"query": "are you open on saturdays"}).json()
+    assert "open Saturdays" not in " ".join(h["text"] for h in body["knowledge"])
+    assert "surgery" not in body["policy"]["text"]
+
+    # Reconnecting the same account serves the same chunks again: nothing was re-embedded.
+    models.Connection.objects.filter(pk=connection.pk).update(status="active")
+    policy_cache.bump(tenant_id=connection.tenant_id)
+    assert sorted(kb.Chunk.objects.filter(connection_id=connection.pk).values_list("pk", flat=True)) == chunk_ids
+    assert "open Saturdays" in retrieved(retrieve_api, "are you open on saturdays")
+
+    models.Connection.objects.filter(pk=connection.pk).update(status="revoked")
+    assert "open Saturdays" not in retrieved(retrieve_api, "are you open on saturdays")

@@ -204,3 +204,23 @@ def test_tokens_are_counted_offline_with_cl100k(monkeypatch: pytest.MonkeyPatch,
         assert budgets.estimate_tokens([]) == 0
     finally:
         budgets._encoding.cache_clear()
+
+
+def test_a_retrieval_counts_its_query_embedding_once_and_a_cached_one_not_again(
+    tenant: models.Tenant, settings: Any, run_jobs: Callable[[], list[str]]
+) -> None:
+    from knowledge import querytext, retrieval
+    from knowledge.retrieval import caches
+
+    settings.KB_RETRIEVAL_ENABLED = True
+    settings.KB_BUDGET_QUERY_FLUSH_SECONDS = 3600
+    _upload(tenant, _text("hours"), "hours.txt")
+    run_jobs()
+    caches.clear_caches()
+    budgets.flush_queries()
+    models.BudgetPeriod.objects.all().delete()
+    for _ in range(2):
+        retrieval.retrieve(tenant=tenant, query="are you open on saturday mornings")
+    budgets.flush_queries()
+    expected = budgets.estimate_tokens([querytext.normalize("are you open on saturday mornings")])
+    assert _period(tenant).query_tokens == expected > 0
