@@ -278,13 +278,17 @@ def charge(*, tenant_id: int, model: str, tokens: int, now: dt.datetime | None =
     cost = cost_microusd(model=model, tokens=tokens)
     with connection.cursor() as cur:
         cur.execute(
+            # SELECT … FROM knowledge_tenant: a tenant deleted since the tokens were counted
+            # writes nothing (the FK is deferred: a failure would surface at commit, in whatever
+            # transaction the caller is in).
             "INSERT INTO knowledge_budgetperiod (tenant_id, period_start, tokens_spent, tokens_reserved, "
-            "microusd_spent, microusd_reserved, query_tokens) VALUES (%s, %s, %s, 0, %s, 0, %s) "
+            "microusd_spent, microusd_reserved, query_tokens) "
+            "SELECT t.id, %s, %s, 0, %s, 0, %s FROM knowledge_tenant t WHERE t.id = %s "
             "ON CONFLICT (tenant_id, period_start) DO UPDATE SET "
             "tokens_spent = knowledge_budgetperiod.tokens_spent + EXCLUDED.tokens_spent, "
             "microusd_spent = knowledge_budgetperiod.microusd_spent + EXCLUDED.microusd_spent, "
             "query_tokens = knowledge_budgetperiod.query_tokens + EXCLUDED.query_tokens",
-            [tenant_id, start, tokens, cost, tokens if query else 0],
+            [start, tokens, cost, tokens if query else 0, tenant_id],
         )
 
 

@@ -313,6 +313,19 @@ def _close_search_connections() -> Iterator[None]:
     retrieval.close_search_connections()
 
 
+@pytest.fixture(autouse=True)
+def _no_query_tokens_across_tests() -> Iterator[None]:
+    """Query-embedding tokens are counted in process and written in batches: a count left by
+    one test (whose tenant was rolled back) must not be written in the next."""
+    from knowledge import budgets
+
+    with budgets._pending_lock:
+        budgets._pending.clear()
+    yield
+    with budgets._pending_lock:
+        budgets._pending.clear()
+
+
 @pytest.fixture
 def retrieval_on(settings: Any) -> Iterator[Any]:
     """KB_RETRIEVAL_ENABLED=1, with the in-process retrieval caches empty before and after."""

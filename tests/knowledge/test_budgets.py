@@ -224,3 +224,12 @@ def test_a_retrieval_counts_its_query_embedding_once_and_a_cached_one_not_again(
     budgets.flush_queries()
     expected = budgets.estimate_tokens([querytext.normalize("are you open on saturday mornings")])
     assert _period(tenant).query_tokens == expected > 0
+
+
+def test_query_tokens_of_a_tenant_deleted_before_the_flush_are_dropped_not_a_failure(
+    tenant: models.Tenant, other_tenant: models.Tenant
+) -> None:
+    budgets.charge(tenant_id=other_tenant.pk + 10_000, model="hash:hash-384", tokens=5, query=True)
+    budgets.charge(tenant_id=tenant.pk, model="hash:hash-384", tokens=5, query=True)
+    connection.check_constraints()  # the deferred FK would fail here (and at commit)
+    assert list(models.BudgetPeriod.objects.values_list("tenant_id", "query_tokens")) == [(tenant.pk, 5)]
