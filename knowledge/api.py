@@ -13,6 +13,7 @@ from django.http.response import HttpResponseBase
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
 
+from kbsite.errors import Forbidden
 from kbsite.pagination import Page, paginate
 from knowledge import auth, ingestion, models, schemas, selectors, services
 
@@ -45,17 +46,24 @@ def _job(request: HttpRequest, job_id: int) -> models.IngestJob:
     return selectors.job_get(tenant=p.tenant, user=p.user, job_id=job_id)
 
 
-@router.post("/files", response={201: schemas.UploadOut, 200: schemas.UploadOut}, auth=write_auth)
+@router.post("/files", response={201: schemas.UploadOut, 200: schemas.UploadOut}, auth=read_auth)
 def upload_file(
     request: HttpRequest,
     file: File[UploadedFile],
     kind: Form[models.Kind] = models.Kind.KNOWLEDGE,
     auto_ingest: Form[bool] = True,
+    scope: Form[models.DocScope] = models.DocScope.TENANT,
 ) -> Status:
+    """``scope=personal`` (DESIGN §6): a member's own document, from their session only."""
     p = auth.principal(request)
+    if scope == models.DocScope.PERSONAL:
+        if p.user is None or not auth.allows(p, auth.Action.UPLOAD_PERSONAL):
+            raise Forbidden("a personal document is uploaded from a member's own session, not with an API key")
+    elif not auth.allows(p, auth.Action.MANAGE_FILES):
+        raise Forbidden("only a tenant admin (or a manage key) may upload documents shared with the tenant")
     result = services.document_upload(
-        tenant=p.tenant, fileobj=file, filename=file.name or "", kind=kind,
-        auto_ingest=auto_ingest, created_by=p.user,
+        tenant=p.tenant, fileobj=file, filename=file.name or "", kind=kind, scope=scope,
+        owner=p.user if scope == models.DocScope.PERSONAL else None, auto_ingest=auto_ingest, created_by=p.user,
     )
     doc: Any = result.document
     doc.duplicate = result.duplicate

@@ -28,6 +28,7 @@ class Action(StrEnum):
 
     READ_FILES = "read_files"  # KB files: list, detail, chunks, download
     MANAGE_FILES = "manage_files"  # upload, delete, (re-)ingest, retry a document's or a job's ingestion
+    UPLOAD_PERSONAL = "upload_personal"  # upload a personal document of one's own (a session, never a key)
     READ_JOBS = "read_jobs"  # the ingest jobs list and a job's detail
     RETRIEVE = "retrieve"  # retrieval (API and the retrieval test page); writes recall audit rows
     READ_AUDIT = "read_audit"  # recall audit rows
@@ -50,6 +51,7 @@ class Rule:
 RULES: dict[Action, Rule] = {
     Action.READ_FILES: Rule(READ_ROLES, models.Scope.MANAGE),
     Action.MANAGE_FILES: Rule(ADMIN_ROLES, models.Scope.MANAGE),
+    Action.UPLOAD_PERSONAL: Rule(READ_ROLES, None),
     Action.READ_JOBS: Rule(SUPPORT_ROLES, models.Scope.MANAGE),
     Action.RETRIEVE: Rule(SUPPORT_ROLES, models.Scope.RETRIEVE),
     Action.READ_AUDIT: Rule(SUPPORT_ROLES, models.Scope.MANAGE),
@@ -68,6 +70,14 @@ def roles_for(action: Action) -> frozenset[str]:
 def may(*, role: str, action: Action, is_superuser: bool = False) -> bool:
     """Whether a member with ``role`` (a superuser: always) may do ``action``."""
     return is_superuser or role in RULES[action].roles
+
+
+def allows(p: Principal, action: Action) -> bool:
+    """Whether an authenticated caller (a key by its scopes, a session by its role) may do ``action``."""
+    rule = RULES[action]
+    if p.api_key is not None:
+        return rule.scope is not None and rule.scope in p.scopes
+    return bool(getattr(p.user, "is_superuser", False)) or p.role in rule.roles
 
 
 TENANT_HEADER = "HTTP_X_KB_TENANT"
