@@ -173,8 +173,10 @@ def test_deleting_a_tenant_leaves_no_files_behind(
 
 
 def test_the_sweep_deletes_old_orphaned_files_but_never_young_or_referenced_ones(
-    tenant: models.Tenant, run_jobs: Callable[[], list[str]],
+    tenant: models.Tenant, run_jobs: Callable[[], list[str]], settings: Any, tmp_path: Any,
 ) -> None:
+    # A media root of its own: the shared test one holds files of other tests' rolled-back rows.
+    settings.MEDIA_ROOT = str(tmp_path / "media")
     doc = _upload(tenant, "Saturday 9 to 12.")
     folder = os.path.dirname(_path(doc))
     orphan_old = os.path.join(folder, "0" * 32)
