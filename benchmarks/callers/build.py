@@ -17,8 +17,8 @@ Notation of a document body: ``# `` title, ``## ``/``### `` headings, ``- `` bul
 a line ``---page---`` for a page break (PDF only; ignored elsewhere).
 
 The tune/test split is a pure function of the question list: within each
-(business, style) stratum the questions are shuffled with a fixed seed and the first
-half (rounded up on alternate strata) goes to ``tune``.
+(business, style) stratum the questions are shuffled with a fixed seed, stably sorted by
+document, and dealt alternately to ``tune`` and ``test`` starting from a seeded random side.
 """
 
 from __future__ import annotations
@@ -352,16 +352,16 @@ def questions(all_businesses: list[Business]) -> list[dict[str, Any]]:
     strata: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         strata.setdefault((row["business"], row["style"]), []).append(row)
-    odd = 0
     for key in sorted(strata):
         members = strata[key]
         rng.shuffle(members)
-        half = len(members) // 2
-        if len(members) % 2:
-            half += odd  # alternate which side gets an odd stratum's extra question
-            odd = 1 - odd
+        # Stable sort by document, then deal alternately from a random side: each stratum
+        # splits half/half and each document's questions fall on both sides.
+        members.sort(key=lambda row: row["doc"])
+        first = rng.choice(("tune", "test"))
+        second = "test" if first == "tune" else "tune"
         for i, row in enumerate(members):
-            row["split"] = "tune" if i < half else "test"
+            row["split"] = first if i % 2 == 0 else second
     return rows
 
 
@@ -378,8 +378,14 @@ def counts(all_businesses: list[Business], rows: list[dict[str, Any]]) -> str:
     lines.append("  by split and style: " + ", ".join(f"{s}/{t} {c[(s, t)]}" for s, t in sorted(c)))
     fmt_q = Counter(r["doc"].rsplit(".", 1)[1] for r in rows)
     lines.append("  by answer document format: " + ", ".join(f"{k} {fmt_q[k]}" for k in sorted(fmt_q)))
+    c = Counter((r["business"], r["style"], r["split"]) for r in rows)
+    lines.append("  by business, style and split: " + ", ".join(f"{b}/{t}/{s} {c[(b, t, s)]}" for b, t, s in sorted(c)))
+    c = Counter((r["doc"].rsplit(".", 1)[1], r["split"]) for r in rows)
+    lines.append("  by answer format and split: " + ", ".join(f"{f}/{s} {c[(f, s)]}" for f, s in sorted(c)))
     tags = Counter(t for r in rows for t in r["tags"])
     lines.append("  tagged: " + ", ".join(f"{k} {tags[k]}" for k in sorted(tags)))
+    c = Counter((t, r["split"]) for r in rows for t in r["tags"])
+    lines.append("  tagged by split: " + ", ".join(f"{t}/{s} {c[(t, s)]}" for t, s in sorted(c)))
     paraphrase = sum(r["style"] == "paraphrase" for r in rows) / max(len(rows), 1)
     lines.append(f"  paraphrase share: {paraphrase:.1%}")
     return "\n".join(lines)
@@ -410,8 +416,9 @@ def main(argv: list[str]) -> int:
             "documents": "benchmarks/callers/docs/<business>/<doc>",
             "split_rule": (
                 f"random.Random({SPLIT_SEED}); strata = (business, style) in sorted order; each "
-                "stratum shuffled and its first half is 'tune', the rest 'test' (odd strata give "
-                "the extra question alternately to test and tune). Tune only on 'tune'; report 'test'."
+                "stratum is shuffled, stably sorted by document, and dealt alternately to 'tune' and "
+                "'test' starting from a side drawn with the same generator. Tune only on 'tune'; "
+                "report 'test'."
             ),
             "businesses": {
                 b.slug: {"name": b.name, "docs": [d.filename for d in b.docs]} for b in all_businesses
