@@ -307,7 +307,7 @@ BUSINESS = Business(
         ("boarding-and-grooming.docx", "k", ["table"], "hi how much is boarding for a cat per night", ["$28"]),
         ("boarding-and-grooming.docx", "p", ["table"], "what would it cost a night for my golden retriever to stay with you he's like seventy pounds", ["$52"]),
         ("boarding-and-grooming.docx", "p", [], "what time can i drop my dog off for his stay", ["7:30 a.m. to 10:00 a.m. on weekdays"]),
-        ("boarding-and-grooming.docx", "p", ["distractor"], "what happens if i pick him up in the afternoon instead", ["half-day fee of $21"]),
+        ("boarding-and-grooming.docx", "p", ["distractor"], "what happens if i pick him up from boarding in the afternoon instead", ["half-day fee of $21"]),
         ("boarding-and-grooming.docx", "k", [], "um what vaccines does my dog need for for boarding", ["the Bordetella vaccine must have been given at least 5 days before check-in"]),
         ("boarding-and-grooming.docx", "p", [], "should i pack her kibble or do you feed them", ["bring your pet's own food in a labelled bag"]),
         ("boarding-and-grooming.docx", "k", ["table"], "how much is a full groom with haircut for a large dog", ["$120"]),
