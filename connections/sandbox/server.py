@@ -28,14 +28,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import pickle
 import re
 import secrets
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from connections.sandbox import control
 from connections.sandbox.store import GraphStore
 
 _Answer = tuple[int, dict[str, str], bytes]
@@ -89,6 +92,9 @@ class FakeMicrosoft:
     repeat_items: bool = False
     teams_consent_missing: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
+    port: int = 0  # 0: a free port
+    # The sandbox of `make run` keeps its account and grants here across restarts.
+    state_path: Path | None = None
 
     def __post_init__(self) -> None:
         self.store = GraphStore()
@@ -105,6 +111,32 @@ class FakeMicrosoft:
         self._interaction_required = False
         self.refresh_grants = 0  # successful refresh_token redemptions
         self.authorize_error: str | None = None
+        self._dirty = False
+        self.restored = self._load()
+
+    # --- persistence (the sandbox) ---------------------------------------------------------
+
+    def _load(self) -> bool:
+        if self.state_path is None or not self.state_path.exists():
+            return False
+        try:
+            # Our own file under KB_DATA_DIR, written by save(); never data from elsewhere.
+            state = pickle.loads(self.state_path.read_bytes())  # noqa: S301
+        except Exception:  # a state from an older version: start afresh
+            return False
+        self.store, self._refresh, self._access = state["store"], state["refresh"], state["access"]
+        return True
+
+    def save(self) -> None:
+        if self.state_path is None:
+            return
+        with self._lock:
+            data = pickle.dumps({"store": self.store, "refresh": self._refresh, "access": self._access})
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o600)
+        tmp.replace(self.state_path)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -127,7 +159,7 @@ class FakeMicrosoft:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-msgraph", daemon=True
@@ -199,6 +231,7 @@ class FakeMicrosoft:
         access, refresh = f"at-{secrets.token_urlsafe(16)}", f"rt-{secrets.token_urlsafe(24)}"
         self._access.add(access)
         self._refresh.add(refresh)
+        self._dirty = True
         return {
             "token_type": "Bearer",
             "scope": scope,
@@ -418,6 +451,14 @@ class FakeMicrosoft:
         return 200, {"Content-Type": "application/octet-stream"}, item.content
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Answer:
+        with self._lock:
+            self._dirty = False
+            answer = self._handle(method, target, headers, body)
+            if self._dirty:
+                self.save()
+            return answer
+
+    def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Answer:
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         path = unquote(parts.path)
@@ -435,6 +476,8 @@ class FakeMicrosoft:
                     answer = self._token(form)
                 else:
                     answer = _oauth_error(404, "not_found", "AADSTS90000: unknown endpoint")
+            elif path.startswith("/_sandbox/items"):
+                answer, self._dirty = control.handle(self.store, method, path, body)
             elif path.startswith("/_download/"):
                 answer = self._download(path[len("/_download/"):], query, headers)
             elif path.startswith("/v1.0/") and method == "GET":
@@ -453,7 +496,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, out_headers, payload = self.owner.handle(self.command, self.path, headers, body)
+        if self.path.startswith("/_sandbox/") and self.client_address[0] not in ("127.0.0.1", "::1"):
+            status, out_headers, payload = 403, {"Content-Type": "text/plain"}, b"local only"
+        else:
+            status, out_headers, payload = self.owner.handle(self.command, self.path, headers, body)
         self.send_response(status)
         for name, value in out_headers.items():
             self.send_header(name, value)
@@ -463,6 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = _serve  # noqa: N815 - http.server naming
     do_POST = _serve  # noqa: N815
+    do_DELETE = _serve  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
         pass

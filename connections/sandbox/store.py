@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,7 +95,7 @@ class Stream:
 class GraphStore:
     def __init__(self) -> None:
         self.seq = 0
-        self._ids = itertools.count(1)
+        self._last_id = 0  # a plain int, so the store pickles (the sandbox's saved state)
         self.clock = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
         self.user: dict[str, Any] = {
             "id": "user-1",
@@ -120,8 +119,12 @@ class GraphStore:
 
     # --- helpers ---------------------------------------------------------------------------
 
+    def _next_number(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
     def new_id(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids):06d}"
+        return f"{prefix}{self._next_number():06d}"
 
     def tick(self) -> datetime:
         self.clock += timedelta(seconds=1)
@@ -372,7 +375,7 @@ class GraphStore:
     ) -> str:
         moment = self.tick()
         message = ChannelMessage(
-            id=str(1_700_000_000_000 + next(self._ids)), team_id=team_id, channel_id=channel_id, reply_to=None,
+            id=str(1_700_000_000_000 + self._next_number()), team_id=team_id, channel_id=channel_id, reply_to=None,
             body=body, author_id=author_id, author_name=author_name, subject=subject, created=moment, modified=moment,
         )
         self.channel_messages[message.id] = message
@@ -383,7 +386,7 @@ class GraphStore:
         root = self.channel_messages[root_id]
         moment = self.tick()
         reply = ChannelMessage(
-            id=str(1_700_000_000_000 + next(self._ids)), team_id=root.team_id, channel_id=root.channel_id,
+            id=str(1_700_000_000_000 + self._next_number()), team_id=root.team_id, channel_id=root.channel_id,
             reply_to=root_id, body=body, author_id=author_id, author_name=author_name, created=moment, modified=moment,
         )
         self.channel_messages[reply.id] = reply
