@@ -93,6 +93,7 @@ class FakeMicrosoft:
     teams_consent_missing: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     port: int = 0  # 0: a free port
+    record_requests: bool = True  # off in the long-running sandbox (the list would only grow)
     # The sandbox of `make run` keeps its account and grants here across restarts.
     state_path: Path | None = None
 
@@ -464,7 +465,8 @@ class FakeMicrosoft:
         path = unquote(parts.path)
         record = RecordedRequest(method, path, query, headers)
         with self._lock:
-            self.requests.append(record)
+            if self.record_requests:
+                self.requests.append(record)
             identity = f"/{self.tenant_segment}/oauth2/v2.0/"
             if path.startswith(identity):
                 action = path[len(identity):]
