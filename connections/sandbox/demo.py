@@ -9,6 +9,7 @@ retrieval test page ("When are you open on Saturday?") and see the answer come f
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 from connections.sandbox.store import GraphStore
 
@@ -58,6 +59,8 @@ def _docx(paragraphs: list[str]) -> bytes:
 
 def seed(store: GraphStore) -> None:
     """Fill an empty store with the demo business."""
+    # Recent, so the mail window (KB_MAIL_WINDOW_DAYS) keeps the mails and threads in.
+    store.clock = max(store.clock, datetime.now(UTC) - timedelta(days=2))
     store.user.update({
         "displayName": "Dana Reception",
         "mail": "dana@brightsmile.example",

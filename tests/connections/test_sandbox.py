@@ -90,6 +90,25 @@ def test_an_edit_and_an_addition_with_kb_sandbox_arrive_at_the_next_delta(
     assert "diary.txt" not in [d.name for d in docs(connection)]
 
 
+def test_the_demo_shared_inbox_and_teams_channel_are_retrievable_once_shared(
+    demo_ms: FakeMicrosoft, connection: models.Connection, sync: Sync, retrieval_on: Any, retrieve_api: Any
+) -> None:
+    listing = services.roots_list(connection=connection)
+    chosen = [r for r in listing.items if r.label.endswith(("Shared inbox", "Front desk"))]
+    assert {r.surface for r in chosen} == {"mail_folder", "teams_channel"}
+    services.connection_sources_set(
+        connection=connection, is_admin=True,
+        choices=[services.SourceChoice(surface=r.surface, root_id=r.root_id, share="tenant") for r in chosen],
+    )
+    models.SyncRun.objects.filter(connection=connection).delete()
+
+    run = sync(connection, "backfill")
+
+    assert run.status == "succeeded" and run.counts["created"] == 4  # three mails, one thread
+    assert "Jonas" in retrieved(retrieve_api, "new hygienist December")
+    assert "299 EUR" in retrieved(retrieve_api, "whitening offer price")
+
+
 def test_kb_sandbox_lists_the_demo_business_and_refuses_an_unknown_item(demo_ms: FakeMicrosoft) -> None:
     listing = kb_sandbox(demo_ms, "list")
 
