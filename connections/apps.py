@@ -7,3 +7,7 @@ class ConnectionsConfig(AppConfig):
 
     def ready(self) -> None:
         from connections import checks  # noqa: F401  (registers system checks)
+        from connections.sandbox import serve
+        from knowledge import serve_hooks
+
+        serve_hooks.register(serve.start)

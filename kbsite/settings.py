@@ -262,6 +262,8 @@ KB_SYNC_INTERVAL_MINUTES = envint("KB_SYNC_INTERVAL_MINUTES", 15, minimum=1)
 KB_MAIL_WINDOW_DAYS = envint("KB_MAIL_WINDOW_DAYS", 90, minimum=1)
 KB_CONNECTION_MAX_ITEMS = envint("KB_CONNECTION_MAX_ITEMS", 20_000, minimum=1)
 KB_SANDBOX_PROVIDERS = envbool("KB_SANDBOX_PROVIDERS", False)
+# The sandbox server of `kb_serve` (connections/sandbox/serve.py): 0 = the port it had last time, else a free one.
+KB_SANDBOX_PORT = envint("KB_SANDBOX_PORT", 0, minimum=0)
 # Cleaned mail/message bodies are cut at this length for the `body` tier.
 KB_MAIL_BODY_MAX_CHARS = envint("KB_MAIL_BODY_MAX_CHARS", 20_000, minimum=500)
 KB_PROVIDER_TIMEOUT = envint("KB_PROVIDER_TIMEOUT", 30, minimum=1)

@@ -47,8 +47,16 @@ def _source_kind(source: models.ConnectionSource) -> str:
     return kb.SourceKind.SHAREPOINT
 
 
+def _folder_id(source: models.ConnectionSource) -> str | None:
+    """The selected folder, or None for a whole drive. The roots listing (registry) offers a
+    drive's folder under the drive's own surface with ``parent_id`` = the drive."""
+    if source.surface == models.Surface.DRIVE_FOLDER or source.parent_id:
+        return source.root_id
+    return None
+
+
 def _drive_id(source: models.ConnectionSource) -> str:
-    if source.surface == models.Surface.DRIVE_FOLDER:
+    if _folder_id(source) is not None:
         return str((source.extra or {}).get("drive_id") or source.parent_id)
     return source.root_id
 
@@ -93,7 +101,7 @@ class MicrosoftAdapter:
     def _drive(self, source: models.ConnectionSource, *, link: str | None, memo: dict[str, Any]) -> Iterator[Page]:
         drive_id = _drive_id(source)
         kind = _source_kind(source)
-        folder = source.root_id if source.surface == models.Surface.DRIVE_FOLDER else None
+        folder = _folder_id(source)
         folders: dict[str, str | None] = memo.setdefault("folders", {}) if folder else {}
         limit = settings.KB_MAX_UPLOAD_MB * 1024 * 1024
         for page in self.graph.drive_delta(drive_id=drive_id, link=link):

@@ -72,6 +72,25 @@ def _get(url: str, *, key: str = "", body: dict[str, Any] | None = None) -> tupl
         return exc.code, exc.read()
 
 
+def _sandbox_is_offered(base: str, *, password: str, log: str) -> None:
+    """No KB_MS_CLIENT_ID: kb_serve started the Microsoft sandbox and handed it to the web
+    process, whose Connect button leads to the sandbox's authorize endpoint."""
+    import httpx
+
+    assert "Sandbox Microsoft account: dana@brightsmile.example at http://127.0.0.1:" in log
+    sandbox = log.split("Sandbox Microsoft account: dana@brightsmile.example at ", 1)[1].split()[0]
+    assert httpx.get(f"{sandbox}/_sandbox/items").json()["count"] > 5
+    with httpx.Client(base_url=base) as client:
+        client.get("/accounts/login/")
+        token = client.cookies["csrftoken"]
+        client.post("/accounts/login/", data={"username": "demo-admin", "password": password,
+                                              "csrfmiddlewaretoken": token})
+        page = client.get("/kb/connections/")
+        assert "Microsoft 365 (Sandbox)" in page.text, page.text[:2000]
+        connect = client.post("/kb/connections/connect/microsoft", headers={"X-CSRFToken": client.cookies["csrftoken"]})
+        assert connect.status_code == 302 and connect.headers["Location"].startswith(f"{sandbox}/common/oauth2/v2.0/authorize?")
+
+
 def test_kb_serve_runs_web_and_worker_with_the_demo_tenant_and_stops_cleanly(
     serve_db: str, tmp_path: Path
 ) -> None:
@@ -118,6 +137,7 @@ def test_kb_serve_runs_web_and_worker_with_the_demo_tenant_and_stops_cleanly(
         assert _get(f"{base}/static/kb/kb.css")[0] == 200
         assert _get(f"{base}/accounts/login/")[0] == 200
         assert _get(f"{base}/api/v1/retrieve", key="kb_wrong_key", body={"query": "x"})[0] == 401
+        _sandbox_is_offered(base, password=creds["password"], log=(tmp_path / "serve.log").read_text())
         # The supervisor reaps on its own timer, outside the cluster it watches.
         with psycopg.connect(serve_db) as conn:
             runners = {r[0] for r in conn.execute("SELECT runner FROM knowledge_taskrun WHERE name = 'ingest-reaper'")}

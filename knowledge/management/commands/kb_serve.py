@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from kbsite import embedded_pg
-from knowledge import supervisor
+from knowledge import serve_hooks, supervisor
 
 
 class Command(BaseCommand):
@@ -39,13 +39,21 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         if not opts["no_demo"]:
             call_command("kb_demo", stdout=self.stdout)
+        # Side services other apps register (the connections sandbox), before web and worker:
+        # the children find them through the environment they return.
+        services = serve_hooks.start_all()
         url = f"http://{opts['host']}:{opts['port']}/"
         self.stdout.write(f"\nserving {url}  (admin UI: {url}kb/ · API docs: {url}api/v1/docs)")
+        for service in services:
+            for line in service.banner:
+                self.stdout.write(line)
         self.stdout.write("press Ctrl-C to stop web, worker and the embedded database\n")
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
         web_workers = 1 if opts["dev_server"] else max(1, opts["web_workers"])
         # Both children read it: each sizes its share of the cores for the model by it.
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "KB_WEB_WORKERS": str(web_workers)}
+        for service in services:
+            env.update(service.env)
         bind = f"{opts['host']}:{opts['port']}"
         if opts["dev_server"]:
             web = [*manage, "runserver", "--noreload", "--insecure", bind]
@@ -82,6 +90,7 @@ class Command(BaseCommand):
             # KB_WORKER_STOP_SECONDS: a stuck cluster cannot hold the stop up.
             procs = [web_proc] + ([cluster.proc] if cluster.proc is not None else [])
             supervisor.stop_process_groups(procs, within=settings.KB_WORKER_STOP_SECONDS)
+            serve_hooks.stop_all(services)
             if started_db:
                 from django.db import connections
 

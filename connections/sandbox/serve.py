@@ -1,0 +1,102 @@
+"""The sandbox under ``kb_serve`` (``make run``): started in the supervisor process before the
+web and worker processes, which reach it through the ordinary Microsoft settings.
+
+On when ``KB_SANDBOX_PROVIDERS`` says so, and by default (the variable unset) when no
+``KB_MS_CLIENT_ID`` is set; never instead of a real client id. The account and its grants are
+kept in ``KB_DATA_DIR/sandbox/microsoft.pickle`` and the port is reused across restarts (delta
+links stored by connections carry it), so a connection made yesterday still syncs today.
+``KB_SANDBOX_PORT`` fixes the port.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+
+from connections.sandbox import demo
+from connections.sandbox.server import FakeMicrosoft
+from knowledge import serve_hooks
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID = "sandbox"
+
+
+def state_dir() -> Path:
+    return Path(settings.KB_DATA_DIR) / "sandbox"
+
+
+def url_file() -> Path:
+    """Where the running sandbox's base URL is written (read by ``kb_sandbox``)."""
+    return state_dir() / "url"
+
+
+def wanted() -> bool:
+    explicit = os.environ.get("KB_SANDBOX_PROVIDERS")
+    on = settings.KB_SANDBOX_PROVIDERS if explicit not in (None, "") else not settings.KB_MS_CLIENT_ID
+    if on and settings.KB_MS_CLIENT_ID:
+        logger.warning("KB_SANDBOX_PROVIDERS is on but KB_MS_CLIENT_ID is set: the real Microsoft app is used")
+        return False
+    return bool(on)
+
+
+def _start_server(fake: FakeMicrosoft) -> None:
+    port_file = state_dir() / "port"
+    ports = [settings.KB_SANDBOX_PORT] if settings.KB_SANDBOX_PORT else []
+    if not ports and port_file.exists():
+        ports.append(int(port_file.read_text().strip() or 0))
+    ports.append(0)
+    for port in ports:
+        fake.port = port
+        try:
+            fake.start()
+            break
+        except OSError:
+            if port == ports[-1] or settings.KB_SANDBOX_PORT:
+                raise
+            logger.warning("sandbox port %s is taken: using another (stored delta links will fail once)", port)
+    port_file.write_text(fake.base_url.rsplit(":", 1)[1])
+
+
+def start() -> serve_hooks.Started | None:
+    if not wanted():
+        return None
+    state_dir().mkdir(parents=True, exist_ok=True)
+    fake = FakeMicrosoft(
+        client_id=CLIENT_ID, client_secret=secrets.token_urlsafe(24), state_path=state_dir() / "microsoft.pickle",
+        record_requests=False,
+    )
+    if fake.restored:
+        # Changes made from now on carry today's dates (the store's clock only ticks).
+        fake.store.clock = max(fake.store.clock, datetime.now(UTC))
+    else:
+        demo.seed(fake.store)
+        fake.save()
+    _start_server(fake)
+    url_file().write_text(fake.base_url)
+    env = {
+        "KB_SANDBOX_PROVIDERS": "1",
+        "KB_MS_CLIENT_ID": fake.client_id,
+        "KB_MS_CLIENT_SECRET": fake.client_secret,
+        "KB_MS_AUTHORITY": fake.authority,
+        "KB_MS_GRAPH_URL": fake.graph_url,
+        "KB_SANDBOX_URL": fake.base_url,
+    }
+    user = fake.store.user
+    banner = [
+        f"Sandbox Microsoft account: {user.get('mail') or user.get('userPrincipalName')} at {fake.base_url} "
+        f"({'restored' if fake.restored else 'new demo business'}; state in {state_dir()})",
+        "  connect it on /kb/connections/; change it with `manage.py kb_sandbox list|add|edit|delete`",
+    ]
+
+    def stop() -> None:
+        fake.save()
+        fake.stop()
+        url_file().unlink(missing_ok=True)
+
+    return serve_hooks.Started(env=env, banner=banner, stop=stop)
