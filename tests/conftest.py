@@ -41,17 +41,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         embedded_pg.stop(Path(settings.KB_DATA_DIR))
 
 
-@pytest.fixture(autouse=True)
-def _no_query_tokens_from_earlier_tests() -> None:
-    """Query-embedding tokens are counted per process and written later (budgets.charge_query):
-    counts left by an earlier test name a tenant its rolled-back transaction took away, and
-    writing them inside this test's transaction breaks its foreign keys at teardown."""
-    from knowledge import budgets
-
-    with budgets._pending_lock:
-        budgets._pending.clear()
-
-
 class ApiClient:
     """Django test client speaking JSON with an optional Bearer key."""
 
