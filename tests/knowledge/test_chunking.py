@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from knowledge import chunking
@@ -350,6 +350,7 @@ def texts(draw: st.DrawFn) -> str:
     size=st.integers(min_value=60, max_value=400),
     overlap=st.integers(min_value=0, max_value=80),
 )
+@example(text="000000000000000000 " + "000000000000000000. " * 3, size=60, overlap=0)  # repeated words
 def test_property_chunks_are_bounded_whole_words_in_order(
     text: str, size: int, overlap: int
 ) -> None:
@@ -373,7 +374,9 @@ def test_property_chunks_are_bounded_whole_words_in_order(
             if i + len(chunk_words) > covered and source[i : i + len(chunk_words)] == chunk_words
         ]
         assert starts, (draft.text, text)
-        covered = starts[0] + len(chunk_words)
+        # Repeated words can align at several places: the furthest is the reading that
+        # covers the most (a skipped word still leaves no alignment at all).
+        covered = starts[-1] + len(chunk_words)
     assert covered == len(source)
 
 
