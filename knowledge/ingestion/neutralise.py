@@ -25,10 +25,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from knowledge import models, neutralisation
-from knowledge.ingestion.pipeline import IngestError, Work
-
-# Document.metadata key: the hash of the neutralised inline text the store kept.
-NEUTRALISED_SHA256 = "neutralised_sha256"
+from knowledge.ingestion.pipeline import NEUTRALISED_SHA256, IngestError, Work
 
 logger = logging.getLogger(__name__)
 

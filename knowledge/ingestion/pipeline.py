@@ -31,6 +31,10 @@ class IngestError(Exception):
         self.retryable = retryable
 
 
+# Document.metadata key: the hash of the neutralised inline text the store kept (written by
+# the neutralise step, checked by ``read``).
+NEUTRALISED_SHA256 = "neutralised_sha256"
+
 class Superseded(Exception):
     """The document's content moved on after this job was requested (a newer revision
     arrived): the job's work must not be stored. Not a failure — the runner ends the job
@@ -132,7 +136,7 @@ def read(work: Work) -> None:
     # A neutralised virtual document keeps only its neutralised text; its content hash is
     # still the source's, so the stored text is checked against the hash kept with it.
     neutralised = not doc.file and doc.content_sha256 == job.content_sha256 and (
-        digest == (doc.metadata or {}).get("neutralised_sha256")
+        digest == (doc.metadata or {}).get(NEUTRALISED_SHA256)
     )
     if digest != job.content_sha256 and not neutralised:
         if content_moved_on(job):
