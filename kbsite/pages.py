@@ -49,6 +49,11 @@ class KbContext:
     def can_manage(self) -> bool:
         return self.role in auth.ADMIN_ROLES
 
+    @property
+    def can_upload(self) -> bool:
+        """Admins upload for the tenant; members upload personal documents (DESIGN §6)."""
+        return self.role in auth.UPLOAD_ROLES
+
     def allows(self, roles: Iterable[str]) -> bool:
         return self.role in roles
 

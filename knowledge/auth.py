@@ -21,6 +21,8 @@ from knowledge import apikeys, models
 READ_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT, models.Role.MEMBER})
 SUPPORT_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT})
 ADMIN_ROLES = frozenset({models.Role.ADMIN})
+# Support staff read and explain; they keep no documents of their own here.
+UPLOAD_ROLES = frozenset({models.Role.ADMIN, models.Role.MEMBER})
 
 
 class Action(StrEnum):
@@ -51,7 +53,7 @@ class Rule:
 RULES: dict[Action, Rule] = {
     Action.READ_FILES: Rule(READ_ROLES, models.Scope.MANAGE),
     Action.MANAGE_FILES: Rule(ADMIN_ROLES, models.Scope.MANAGE),
-    Action.UPLOAD_PERSONAL: Rule(READ_ROLES, None),
+    Action.UPLOAD_PERSONAL: Rule(UPLOAD_ROLES, None),
     Action.READ_JOBS: Rule(SUPPORT_ROLES, models.Scope.MANAGE),
     Action.RETRIEVE: Rule(SUPPORT_ROLES, models.Scope.RETRIEVE),
     Action.READ_AUDIT: Rule(SUPPORT_ROLES, models.Scope.MANAGE),

@@ -35,6 +35,13 @@ class UploadForm(forms.Form):
         help_text="Policy: rules the assistant always follows. Knowledge: facts it looks up.",
     )
     auto_ingest = forms.BooleanField(required=False, initial=True, label="Ingest right away")
+    scope = forms.ChoiceField(
+        choices=[(models.DocScope.TENANT, "Shared with the tenant"), (models.DocScope.PERSONAL, "Personal (only me)")],
+        initial=models.DocScope.TENANT,
+        required=False,
+        label="Who sees it",
+        help_text="A personal document is found only for your own questions (DESIGN §5).",
+    )
 
 
 STATUS_CHOICES = [("", "All statuses"), *models.DocStatus.choices]

@@ -77,7 +77,8 @@ def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
         "filters": filters,
         "filtered": any(cleaned.values()),
         "in_flight": any(d.status in IN_FLIGHT_DOC for d in page.object_list),
-        "upload_form": forms.UploadForm(),
+        "upload_form": forms.UploadForm(
+            initial={"scope": models.DocScope.TENANT if kb.can_manage else models.DocScope.PERSONAL}),
         "max_upload_mb": settings.KB_MAX_UPLOAD_MB,
     }
     if is_htmx(request):
@@ -85,13 +86,20 @@ def files(request: HttpRequest, kb: KbContext) -> HttpResponse:
     return render_page(request, kb, "kb/files.html", context, section="files")
 
 
-@tenant_view(action=auth.Action.MANAGE_FILES, methods=("POST",))
+@tenant_view(action=auth.Action.UPLOAD_PERSONAL, methods=("POST",))
 def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
+    """Admins upload for the tenant or for themselves; a member uploads personal documents
+    only (DESIGN §6: the same form and endpoint for everyone, ``scope`` says whose it is)."""
     form = forms.UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, f"Upload failed: {error}")
+        return redirect("kb:files")
+    scope = form.cleaned_data["scope"] or models.DocScope.TENANT
+    personal = scope == models.DocScope.PERSONAL
+    if not personal and not kb.can_manage:
+        messages.error(request, "Upload failed: only a tenant admin may upload documents shared with the tenant.")
         return redirect("kb:files")
     uploaded = duplicates = 0
     for fileobj in form.cleaned_data["uploads"]:
@@ -100,7 +108,8 @@ def upload(request: HttpRequest, kb: KbContext) -> HttpResponse:
             result = services.document_upload(
                 tenant=kb.tenant, fileobj=fileobj, filename=name, kind=form.cleaned_data["kind"],
                 auto_ingest=form.cleaned_data["auto_ingest"], created_by=request.user,
-                trigger=models.Trigger.UI,
+                trigger=models.Trigger.UI, scope=scope,
+                owner=request.user if personal else None,
             )
         except ServiceError as exc:
             messages.error(request, f"{name}: {exc.message}")

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse
 
 from knowledge import models
 
@@ -65,3 +67,42 @@ def test_the_same_bytes_personal_and_shared_are_two_documents(admin_client: Clie
     assert (shared.status_code, personal.status_code) == (201, 201)
     assert shared.json()["id"] != personal.json()["id"]
     assert _post(admin_client, scope="personal").json()["duplicate"] is True
+
+
+# --- the same through the KB files page ---------------------------------------------------------
+
+
+def _page_upload(client: Client, **data: str) -> Any:
+    return client.post(reverse("kb:upload"), {
+        "uploads": [SimpleUploadedFile("mine.txt", b"My own notes about the loading bay.")], "kind": "knowledge", **data,
+    })
+
+
+def test_a_member_uploads_a_personal_file_from_the_files_page(
+    member_client: Client, admin_client: Client, member: Any
+) -> None:
+    assert _page_upload(member_client, scope="personal").status_code == 302
+    doc = models.Document.objects.get()
+    assert (doc.scope, doc.owner_id, doc.name) == ("personal", member.pk, "mine.txt")
+    assert "mine.txt" in member_client.get(reverse("kb:files")).content.decode()
+    assert "mine.txt" not in admin_client.get(reverse("kb:files")).content.decode()
+
+
+def test_a_member_cannot_upload_a_shared_file_from_the_page(member_client: Client) -> None:
+    response = _page_upload(member_client, scope="tenant")
+    assert response.status_code == 302
+    assert not models.Document.objects.exists()
+    assert "only a tenant admin" in member_client.get(reverse("kb:files")).content.decode()
+
+
+def test_an_admin_chooses_shared_or_personal_on_the_page(admin_client: Client, admin_member: Any) -> None:
+    page = admin_client.get(reverse("kb:files")).content.decode()
+    assert 'name="scope"' in page and "Personal (only me)" in page
+    _page_upload(admin_client)  # no choice sent: shared, as the API's default
+    doc = models.Document.objects.get()
+    assert (doc.scope, doc.owner_id) == ("tenant", None)
+
+
+def test_support_staff_upload_nothing_not_even_personal(support_client: Client) -> None:
+    assert _page_upload(support_client, scope="personal").status_code == 403
+    assert not models.Document.objects.exists()

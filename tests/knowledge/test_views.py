@@ -133,8 +133,9 @@ def test_a_member_reads_files_only(member_client: Client, tenant: models.Tenant)
         assert member_client.get(reverse(name)).status_code == 403, name
     page = member_client.get(reverse("kb:files")).content.decode()
     assert 'id="kb-nav-files"' in page
-    for hidden in ("kb-nav-jobs", "kb-nav-audit", "kb-nav-keys", "kb-upload-form", "Delete</a>"):
+    for hidden in ("kb-nav-jobs", "kb-nav-audit", "kb-nav-keys", "Delete</a>", '<select name="scope"'):
         assert hidden not in page
+    assert "Upload personal files" in page and '<input type="hidden" name="scope" value="personal">' in page
 
 
 def test_support_reads_files_jobs_and_audits_but_sees_no_write_controls(
