@@ -25,8 +25,10 @@ class ConnectionsConfig(AppConfig):
     verbose_name = "Connected accounts"
 
     def ready(self) -> None:
-        from connections import checks  # noqa: F401  (registers system checks)
-        from connections import models
+        from connections import (
+            checks,  # noqa: F401  (registers system checks)
+            models,
+        )
         from connections.sandbox import serve
         from knowledge import serve_hooks
         from knowledge.snapshots import hooks

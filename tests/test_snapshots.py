@@ -432,3 +432,29 @@ def test_the_profile_renders_every_weekday_and_the_exceptions() -> None:
 def test_the_canonical_hash_ignores_key_order() -> None:
     assert render.canonical_sha256({"a": 1, "b": [1, 2]}) == render.canonical_sha256({"b": [1, 2], "a": 1})
     assert render.canonical_sha256({"a": 1}) != render.canonical_sha256({"a": 2})
+
+
+def test_published_contacts_set_by_hand_stay_while_there_is_no_profile(tenant: models.Tenant) -> None:
+    models.NeutralisationSettings.objects.create(tenant=tenant, published_contacts=["+1 415 555 0100"])
+
+    tasks.reconcile_all()
+
+    assert models.NeutralisationSettings.objects.get(tenant=tenant).published_contacts == ["+1 415 555 0100"]
+
+
+def test_a_pending_regeneration_is_a_once_schedule_calling_the_task_with_the_tenant_id(
+    tenant: models.Tenant, profile_saved: models.Document
+) -> None:
+    import ast
+
+    from django.utils.module_loading import import_string
+
+    assert triggers.schedule_regeneration(tenant.pk) is True
+    assert triggers.schedule_regeneration(tenant.pk) is False  # debounced: one pending run per tenant
+    row = Schedule.objects.get(name=triggers.schedule_name(tenant.pk))
+
+    # What django-q2's scheduler does with it: literal_eval the args, call the function.
+    result = import_string(row.func)(*ast.literal_eval(row.args))
+
+    assert (row.schedule_type, row.repeats) == (Schedule.ONCE, -1)  # deleted once queued
+    assert result == {"profile": "unchanged", "directory": "empty", "sources": "empty"}

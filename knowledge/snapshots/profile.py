@@ -132,7 +132,7 @@ def clean_exceptions(value: Any) -> list[dict[str, Any]]:
     if len(value) > MAX_EXCEPTIONS:
         raise ProfileError(f"at most {MAX_EXCEPTIONS} exceptions")
     seen: set[str] = set()
-    out = []
+    out: list[dict[str, Any]] = []
     for i, item in enumerate(value):
         where = f"exceptions[{i}]"
         if not isinstance(item, dict) or set(item) - {"date", "hours", "note"}:
@@ -152,7 +152,7 @@ def clean_exceptions(value: Any) -> list[dict[str, Any]]:
             raise ProfileError(f"{where}.note must be text of at most 200 characters")
         out.append({"date": day.isoformat(), "hours": clean_intervals(item.get("hours") or [], f"{where}.hours"),
                     "note": " ".join(note.split())})
-    out.sort(key=lambda e: e["date"])
+    out.sort(key=lambda e: str(e["date"]))
     return out
 
 

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 Name = models.SnapshotName
-TITLES = {Name.PROFILE: "Business profile", Name.DIRECTORY: "Member directory",
+TITLES: dict[str, str] = {Name.PROFILE: "Business profile", Name.DIRECTORY: "Member directory",
           Name.SOURCES: "Connected sources"}
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     Name.PROFILE: render.render_profile, Name.DIRECTORY: render.render_directory,
@@ -155,8 +155,11 @@ def profile_put(*, tenant: models.Tenant, data: dict[str, Any], user: Any = None
 
 
 def _sync_published_contacts(tenant: models.Tenant, facts: dict[str, Any] | None) -> None:
-    """NeutralisationSettings.published_contacts follows the profile (phone, e-mail, address)."""
-    wanted = profile.published_contacts(facts or {})
+    """NeutralisationSettings.published_contacts follows the profile (phone, e-mail, address)
+    once the tenant has one; without a profile the setting is left as the admin set it."""
+    if facts is None:
+        return
+    wanted = profile.published_contacts(facts)
     row = models.NeutralisationSettings.objects.filter(tenant=tenant).first()
     if row is None:
         if wanted:
