@@ -25,15 +25,12 @@ from knowledge import models
 logger = logging.getLogger(__name__)
 
 TASK = "knowledge.snapshots.tasks.regenerate_tenant"
-DEFAULT_DEBOUNCE_SECONDS = 30
-
-
 def schedule_name(tenant_id: int) -> str:
     return f"kb-snapshots-{tenant_id}"
 
 
 def debounce_seconds() -> int:
-    return int(getattr(settings, "KB_SNAPSHOT_DEBOUNCE_SECONDS", DEFAULT_DEBOUNCE_SECONDS))
+    return int(settings.KB_SNAPSHOT_DEBOUNCE_SECONDS)
 
 
 def schedule_regeneration(tenant_id: int) -> bool:
