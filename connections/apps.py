@@ -20,6 +20,19 @@ def shared_source_summaries(tenant_id: int) -> list[Any]:
     ]
 
 
+def affects_shared_sources(instance: Any, **kwargs: Any) -> bool:
+    """Whether a save or delete can change the tenant's shared-sources snapshot."""
+    from connections import models
+
+    if isinstance(instance, models.ConnectionSource):
+        if instance.share == models.Share.TENANT:
+            return True
+        fields = kwargs.get("update_fields")  # a personal source: only if it may have been shared before
+        return kwargs.get("created") is False and (fields is None or "share" in fields)
+    fields = kwargs.get("update_fields")
+    return not kwargs.get("created") and (fields is None or bool({"status", "account_label", "provider"} & set(fields)))
+
+
 class ConnectionsConfig(AppConfig):
     name = "connections"
     verbose_name = "Connected accounts"
@@ -34,4 +47,5 @@ class ConnectionsConfig(AppConfig):
         from knowledge.snapshots import hooks
 
         serve_hooks.register(serve.start)
-        hooks.register_source_summaries(shared_source_summaries, senders=(models.Connection, models.ConnectionSource))
+        hooks.register_source_summaries(shared_source_summaries, senders=(models.Connection, models.ConnectionSource),
+                                        relevant=affects_shared_sources)

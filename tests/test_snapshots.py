@@ -386,27 +386,48 @@ def test_a_display_name_with_contact_details_is_refused(tenant: models.Tenant, m
     assert not models.MemberDirectoryEntry.objects.exists()
 
 
-def test_shared_sources_are_summarised_without_the_owners_address(
-    tenant: models.Tenant, admin_member: Any, run_jobs: Callable[[], list[str]],
-) -> None:
+def connect_with_sources(tenant: models.Tenant, owner: Any, *shares: str) -> Any:
+    """A Microsoft connection (labelled with its owner's address) with one mail folder per share."""
     from connections import models as cm
     from connections import registry, tokens
     from connections import services as cs
     from connections.providers import oauth2
 
     connection = tokens.connection_connect(
-        tenant=tenant, owner=admin_member, provider=cm.Provider.MICROSOFT, external_account_id="u-1",
+        tenant=tenant, owner=owner, provider=cm.Provider.MICROSOFT, external_account_id="u-1",
         account_label="dana.private@gmail.com",
         token_set=oauth2.TokenSet(access_token="at-secret", refresh_token="rt-secret", expires_in=3600, scope=""),
     ).connection
+    labels = {"tenant": "Support inbox", "personal": "Private notes"}
     roots = registry.RootListing(items=[
-        registry.Root(surface=cm.Surface.MAIL_FOLDER, root_id="inbox-1", label="Support inbox"),
-        registry.Root(surface=cm.Surface.MAIL_FOLDER, root_id="inbox-2", label="Private notes"),
+        registry.Root(surface=cm.Surface.MAIL_FOLDER, root_id=f"inbox-{share}", label=labels[share]) for share in shares
     ])
     cs.connection_sources_set(connection=connection, is_admin=True, roots=roots, choices=[
-        cs.SourceChoice(surface=cm.Surface.MAIL_FOLDER, root_id="inbox-1", share=cm.Share.TENANT),
-        cs.SourceChoice(surface=cm.Surface.MAIL_FOLDER, root_id="inbox-2", share=cm.Share.PERSONAL),
+        cs.SourceChoice(surface=cm.Surface.MAIL_FOLDER, root_id=f"inbox-{share}", share=share) for share in shares
     ])
+    return connection
+
+
+def test_sharing_a_source_schedules_regeneration_and_a_personal_one_does_not(
+    tenant: models.Tenant, admin_member: Any, django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        connect_with_sources(tenant, admin_member, "personal")
+    assert not Schedule.objects.filter(name=triggers.schedule_name(tenant.pk)).exists()
+
+    from connections import models as cm
+
+    with django_capture_on_commit_callbacks(execute=True):
+        source = cm.ConnectionSource.objects.get()
+        source.share = cm.Share.TENANT
+        source.save(update_fields=["share", "updated_at"])
+    assert Schedule.objects.filter(name=triggers.schedule_name(tenant.pk)).exists()
+
+
+def test_shared_sources_are_summarised_without_the_owners_address(
+    tenant: models.Tenant, admin_member: Any, run_jobs: Callable[[], list[str]],
+) -> None:
+    connect_with_sources(tenant, admin_member, "tenant", "personal")
 
     assert snapshots.regenerate(tenant_id=tenant.pk, names=["sources"]) == {"sources": "ingested"}
     text = snapshot_doc(tenant, "sources").inline_text  # type: ignore[union-attr]

@@ -4,7 +4,11 @@ The connections app registers, from its ``AppConfig.ready``, a function that ret
 :class:`SourceSummary` per connection source shared with a tenant, and the models whose
 changes should regenerate the tenant's snapshots::
 
-    hooks.register_source_summaries(shared_source_summaries, senders=(Connection, ConnectionSource))
+    hooks.register_source_summaries(shared_source_summaries, senders=(Connection, ConnectionSource),
+                                    relevant=affects_shared_sources)
+
+``relevant(instance, **signal_kwargs)`` (optional) says whether a save or delete can change
+the summaries at all (a personal source appearing cannot), so unrelated writes schedule nothing.
 
 A summary carries three display strings and nothing else, so nothing but what the
 allow-list names (``fields.SPECS``) can reach the snapshot through it.
@@ -26,14 +30,18 @@ class SourceSummary:
 
 
 SummaryProvider = Callable[[int], Iterable[SourceSummary]]
+Relevant = Callable[..., bool]
 
 _providers: list[SummaryProvider] = []
 _senders: list[Any] = []
 
 
-def register_source_summaries(provider: SummaryProvider, *, senders: Iterable[Any] = ()) -> None:
+def register_source_summaries(
+    provider: SummaryProvider, *, senders: Iterable[Any] = (), relevant: Relevant | None = None
+) -> None:
     """``provider(tenant_id)`` → the summaries of the sources shared with that tenant.
-    ``senders``: models whose saves and deletes (rows with a ``tenant_id``) regenerate them."""
+    ``senders``: models whose saves and deletes (rows with a ``tenant_id``) regenerate them,
+    when ``relevant(instance, **signal_kwargs)`` (if given) says so."""
     if provider not in _providers:
         _providers.append(provider)
     for sender in senders:
@@ -41,7 +49,7 @@ def register_source_summaries(provider: SummaryProvider, *, senders: Iterable[An
             _senders.append(sender)
             from knowledge.snapshots import triggers
 
-            triggers.connect_sender(sender)
+            triggers.connect_sender(sender, relevant=relevant)
 
 
 def source_summaries(tenant_id: int) -> list[SourceSummary]:

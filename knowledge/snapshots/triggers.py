@@ -12,6 +12,7 @@ schedules the next one. Bulk updates send no signals: the nightly reconcile
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -78,10 +79,21 @@ def on_tenant_saved(sender: Any, instance: models.Tenant, created: bool = False,
     mark_dirty(instance.pk)
 
 
-def connect_sender(sender: Any) -> None:
+def connect_sender(sender: Any, *, relevant: Callable[..., bool] | None = None) -> None:
+    """Saves and deletes of ``sender`` rows mark their tenant dirty (when ``relevant`` says so)."""
     uid = f"knowledge.snapshots.{getattr(sender, '_meta', sender)}"
-    post_save.connect(on_row_changed, sender=sender, dispatch_uid=uid + ".save")
-    post_delete.connect(on_row_changed, sender=sender, dispatch_uid=uid + ".delete")
+    handler = on_row_changed
+    if relevant is not None:
+        def handler(sender: Any, instance: Any, **kwargs: Any) -> None:
+            if relevant(instance, **kwargs):
+                on_row_changed(sender, instance, **kwargs)
+
+        _handlers.append(handler)  # signals keep weak references
+    post_save.connect(handler, sender=sender, dispatch_uid=uid + ".save")
+    post_delete.connect(handler, sender=sender, dispatch_uid=uid + ".delete")
+
+
+_handlers: list[Callable[..., None]] = []
 
 
 def connect() -> None:
