@@ -144,11 +144,13 @@ def _mount() -> None:
     from connections.api import router as connections_router
     from knowledge.api import router as kb_router
     from knowledge.retrieval_api import router as retrieval_router
+    from knowledge.snapshots.api import router as profile_router
 
     api.add_router("/kb/", kb_router)
     api.add_router("/", retrieval_router)
     api.add_router("/audit/", audit_router)
     api.add_router("/connections", connections_router)
+    api.add_router("/tenant/", profile_router)
 
 
 _mount()

@@ -34,6 +34,8 @@ NAV = (
     ("audit", "Recall audit", "kb:audit_list", auth.roles_for(auth.Action.READ_AUDIT)),
     ("connections", "Connections", "kb:connections", auth.roles_for(auth.Action.USE_CONNECTIONS)),
     ("keys", "API keys", "kb:keys", auth.roles_for(auth.Action.MANAGE_KEYS)),
+    ("profile", "Business profile", "kb:profile", auth.ADMIN_ROLES),
+    ("me", "My profile", "kb:me", auth.READ_ROLES),
 )
 
 

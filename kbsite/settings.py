@@ -218,6 +218,9 @@ KB_BUDGET_QUERY_FLUSH_SECONDS = envint("KB_BUDGET_QUERY_FLUSH_SECONDS", 10, mini
 # The file sweep deletes stored files no document refers to, once they are older than this
 # (a file is written before its row commits).
 KB_FILE_SWEEP_GRACE_MINUTES = envint("KB_FILE_SWEEP_GRACE_MINUTES", 60, minimum=1)
+# A change to what a snapshot is made of regenerates the tenant's snapshots this long after it
+# (one run per tenant for a burst of changes; knowledge/snapshots/triggers.py).
+KB_SNAPSHOT_DEBOUNCE_SECONDS = envint("KB_SNAPSHOT_DEBOUNCE_SECONDS", 30, minimum=0)
 KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
 # Run the vector and lexical legs at once on two database connections (see knowledge/retrieval.py).
 KB_SEARCH_PARALLEL = envbool("KB_SEARCH_PARALLEL", True)

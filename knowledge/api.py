@@ -16,6 +16,7 @@ from ninja.files import UploadedFile
 from kbsite.errors import Forbidden
 from kbsite.pagination import Page, paginate
 from knowledge import auth, ingestion, models, schemas, selectors, services
+from knowledge.snapshots import services as snapshot_services
 
 router = Router(tags=["KB files"])
 
@@ -92,7 +93,10 @@ def download_file(request: HttpRequest, document_id: int) -> HttpResponseBase:
 
 @router.delete("/files/{document_id}", response={204: None}, auth=write_auth)
 def delete_file(request: HttpRequest, document_id: int) -> Status:
-    services.document_delete(document=_document(request, document_id))
+    """409 for a snapshot: it is generated (edit the business profile instead)."""
+    doc = _document(request, document_id)
+    snapshot_services.ensure_editable(doc)
+    services.document_delete(document=doc)
     return Status(204, None)
 
 

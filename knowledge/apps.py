@@ -19,3 +19,7 @@ class KnowledgeConfig(AppConfig):
         pre_delete.connect(purge.on_user_deleting, sender=settings.AUTH_USER_MODEL,
                            dispatch_uid="knowledge.purge.user")
         pre_delete.connect(purge.on_tenant_deleting, sender=models.Tenant, dispatch_uid="knowledge.purge.tenant")
+
+        from knowledge.snapshots import triggers
+
+        triggers.connect()  # snapshots regenerate when the rows they are made of change

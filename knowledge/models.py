@@ -403,3 +403,90 @@ class BudgetReservation(models.Model):
 
     def __str__(self) -> str:
         return f"reservation {self.pk} ({self.status})"
+
+
+# --- Snapshots (knowledge/snapshots/) ------------------------------------------------------
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def empty_opening_hours() -> dict[str, list[str]]:
+    return {day: [] for day in WEEKDAYS}
+
+
+class TenantProfile(models.Model):
+    """The business's own public facts (DESIGN §10): what the assistant may tell callers about
+    it. Validated by ``knowledge.snapshots.profile`` (times, time zone, weekday keys, no
+    person's contact details); its phone, e-mail and address are the tenant's published
+    contacts, never neutralised."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="profile")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    locale = models.CharField(max_length=35, blank=True)
+    # {"monday": ["08:00-12:00", "13:00-17:00"], …, "sunday": []}
+    opening_hours = models.JSONField(default=empty_opening_hours, blank=True)
+    # [{"date": "2026-12-24", "hours": [], "note": "closed"}]
+    exceptions = models.JSONField(default=list, blank=True)
+    service_area = models.TextField(blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.tenant_id}"
+
+
+class MemberDirectoryEntry(models.Model):
+    """How a member appears in the tenant's member directory, set by the member on their own
+    profile page. Only ``listed`` entries reach the directory snapshot, and only their
+    display name and title (never the account's e-mail address, username or phone)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="directory_entry")
+    listed = models.BooleanField(default=False, help_text="Appear in the directory the assistant knows")
+    display_name = models.CharField(max_length=120, blank=True)
+    title = models.CharField(max_length=120, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "member directory entries"
+        indexes = [models.Index(fields=["tenant", "listed"], name="direntry_tenant_listed")]
+
+    def __str__(self) -> str:
+        return f"directory entry of membership {self.membership_id}"
+
+
+class SnapshotName(models.TextChoices):
+    PROFILE = "profile", "Business profile"
+    DIRECTORY = "directory", "Member directory"
+    SOURCES = "sources", "Connected sources"
+
+
+class Snapshot(models.Model):
+    """One curated snapshot of a tenant (DESIGN §3, §10): the hash of its canonical content
+    (what decides whether it is regenerated into a new document version), when it was
+    generated, and why it was last refused (a denied PII type in the rendered text)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=16, choices=SnapshotName.choices)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    document = models.ForeignKey(Document, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Users the current version names (the directory): erasure regenerates what named them.
+    named_user_ids = models.JSONField(default=list, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    refused_reason = models.TextField(blank=True)
+    refused_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="snapshot_tenant_name_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.name} snapshot of {self.tenant_id}"

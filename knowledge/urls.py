@@ -6,6 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from knowledge import views
+from knowledge.snapshots import views as snapshot_views
 
 app_name = "kb"
 
@@ -25,4 +26,6 @@ urlpatterns = [
     path("retrieval-test/switch/", views.retrieval_switch, name="retrieval_switch"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),
+    path("profile/", snapshot_views.business_profile, name="profile"),
+    path("me/", snapshot_views.my_profile, name="me"),
 ]

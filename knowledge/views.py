@@ -25,6 +25,7 @@ from kbsite.errors import ServiceError
 from kbsite.pages import KbContext, is_htmx, render_page, safe_next, tenant_view
 from knowledge import auth, checks, flags, forms, ingestion, models, retrieval, selectors, services
 from knowledge.ingestion import neutralise
+from knowledge.snapshots import services as snapshot_services
 
 IN_FLIGHT_DOC = frozenset({models.DocStatus.QUEUED, models.DocStatus.INGESTING})
 RETRYABLE_JOB = frozenset({models.JobStatus.FAILED, models.JobStatus.SKIPPED})
@@ -204,6 +205,12 @@ def _report_outcome(request: HttpRequest, name: str, outcome: ingestion.Ingestio
 def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
     """GET asks for confirmation (like the admin's delete page); POST deletes."""
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
+    if doc.source_kind == models.SourceKind.SNAPSHOT:
+        try:
+            snapshot_services.ensure_editable(doc)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("kb:document", pk=doc.pk)
     if request.method == "POST":
         name = doc.name
         services.document_delete(document=doc)
