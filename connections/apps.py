@@ -11,3 +11,9 @@ class ConnectionsConfig(AppConfig):
         from knowledge import serve_hooks
 
         serve_hooks.register(serve.start)
+
+        # Erasure of a person or a tenant: their connections, tokens and grants go too.
+        from connections import erasure as connections_erasure
+        from knowledge.erasure import registry as erasure_registry
+
+        erasure_registry.register(connections_erasure.participant)

@@ -143,12 +143,14 @@ def _mount() -> None:
     from audit.api import router as audit_router
     from connections.api import router as connections_router
     from knowledge.api import router as kb_router
+    from knowledge.erasure.api import router as erasure_router
     from knowledge.retrieval_api import router as retrieval_router
 
     api.add_router("/kb/", kb_router)
     api.add_router("/", retrieval_router)
     api.add_router("/audit/", audit_router)
     api.add_router("/connections", connections_router)
+    api.add_router("/erasure", erasure_router)
 
 
 _mount()

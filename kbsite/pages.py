@@ -34,6 +34,7 @@ NAV = (
     ("audit", "Recall audit", "kb:audit_list", auth.roles_for(auth.Action.READ_AUDIT)),
     ("connections", "Connections", "kb:connections", auth.roles_for(auth.Action.USE_CONNECTIONS)),
     ("keys", "API keys", "kb:keys", auth.roles_for(auth.Action.MANAGE_KEYS)),
+    ("erasure", "Erasure", "kb:erasures", auth.ADMIN_ROLES),
 )
 
 

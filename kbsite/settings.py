@@ -218,6 +218,9 @@ KB_BUDGET_QUERY_FLUSH_SECONDS = envint("KB_BUDGET_QUERY_FLUSH_SECONDS", 10, mini
 # The file sweep deletes stored files no document refers to, once they are older than this
 # (a file is written before its row commits).
 KB_FILE_SWEEP_GRACE_MINUTES = envint("KB_FILE_SWEEP_GRACE_MINUTES", 60, minimum=1)
+# Key of the HMAC that names an erased subject on its receipt (knowledge.erasure.subjects);
+# unset: derived from SECRET_KEY. Keep it when rotating SECRET_KEY, or old receipts stop matching.
+KB_ERASURE_KEY = envstr("KB_ERASURE_KEY", "")
 KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
 # Run the vector and lexical legs at once on two database connections (see knowledge/retrieval.py).
 KB_SEARCH_PARALLEL = envbool("KB_SEARCH_PARALLEL", True)

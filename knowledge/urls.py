@@ -6,6 +6,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from knowledge import views
+from knowledge.erasure import urls as erasure_urls
 
 app_name = "kb"
 
@@ -25,4 +26,5 @@ urlpatterns = [
     path("retrieval-test/switch/", views.retrieval_switch, name="retrieval_switch"),
     path("keys/", views.keys, name="keys"),
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),
+    *erasure_urls.urlpatterns,
 ]
