@@ -19,15 +19,17 @@ EXEMPT: dict[str, str] = {
 }
 
 
-def referring_models() -> dict[str, set[str]]:
+def referring_models(*, extra: list[type[dj.Model]] | None = None) -> dict[str, set[str]]:
     """Every model with a foreign key — direct, or through other models (a document, a
-    connection, a membership) — to the user model or Tenant: label → the labels it goes through."""
+    connection, a membership) — to the user model or Tenant: label → the keys it goes through.
+    ``extra``: models outside the app registry to consider too (tests)."""
     roots = {get_user_model(), models.Tenant}
     reach: dict[type[dj.Model], set[str]] = {}
+    candidates = [*apps.get_models(), *(extra or [])]
     changed = True
     while changed:
         changed = False
-        for model in apps.get_models():
+        for model in candidates:
             if model in roots:
                 continue
             for f in model._meta.get_fields():
