@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.db import connection as db
 from django.test import Client
 from pgvector.django import CosineDistance
+from psycopg import sql
 
 from audit import models as audit_models
 from connections import models as cx
@@ -47,7 +48,9 @@ def marker_counts(prefix: str) -> dict[str, int]:
         columns = cur.fetchall()
         found: dict[str, int] = {}
         for table, column in columns:
-            cur.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE %s', [f"%{prefix}%"])
+            query = sql.SQL("SELECT count(*) FROM {} WHERE {}::text ILIKE %s").format(
+                sql.Identifier(table), sql.Identifier(column))
+            cur.execute(query, [f"%{prefix}%"])
             n = int(cur.fetchone()[0])
             if n:
                 found[f"{table}.{column}"] = n
@@ -61,7 +64,9 @@ def fingerprint(exclude: tuple[str, ...] = ("knowledge_erasurereceipt",)) -> dic
         tables = [t for (t,) in cur.fetchall() if t not in exclude]
         out = {}
         for table in tables:
-            cur.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{table}" t')
+            cur.execute(sql.SQL(
+                "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {} t"
+            ).format(sql.Identifier(table)))
             n, digest = cur.fetchone()
             out[table] = f"{n}:{digest}"
     return out

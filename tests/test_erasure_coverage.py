@@ -41,5 +41,8 @@ def test_a_new_model_that_refers_to_a_tenant_through_a_document_fails_the_covera
         class Meta:
             app_label = "knowledge"
 
+        def __str__(self) -> str:
+            return "annotation"
+
     found = coverage.referring_models(extra=[Annotation])
     assert set(uncovered(found)) == {"knowledge.Annotation"}
