@@ -194,3 +194,24 @@ def test_kb_erase_dry_run_of_a_tenant_changes_nothing(other_tenant: models.Tenan
     assert receipt["counts_before"]["auth_user"] == 1 and receipt["counts_after"] == receipt["counts_before"]
     assert models.Tenant.objects.filter(pk=other_tenant.pk).exists()
     assert get_user_model().objects.filter(pk=olga.pk).exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_runs_a_queued_erasure_and_vacuums_after_it(
+    worker: Any, admin_member: Any, dana: Any, tenant: models.Tenant, login: Callable[..., Client],
+) -> None:
+    from tests.conftest import wait_for
+
+    doc = personal(dana, tenant, "dana's parking notes")
+    client = login(admin_member)
+    receipt = post(client, {"user": "dana"}).json()
+
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/api/v1/erasure/{receipt['id']}").json()
+        return body if body["status"] in ("finished", "failed") else None
+
+    done = wait_for(finished, timeout=90)
+    assert done["status"] == "finished" and done["vacuum_finished_at"] is not None
+    assert done["files_deleted"] == 1 and done["counts_before"]["knowledge_document"] == 1
+    assert not models.Document.objects.filter(pk=doc.pk).exists()
