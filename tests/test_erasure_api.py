@@ -215,3 +215,24 @@ def test_the_worker_runs_a_queued_erasure_and_vacuums_after_it(
     assert done["status"] == "finished" and done["vacuum_finished_at"] is not None
     assert done["files_deleted"] == 1 and done["counts_before"]["knowledge_document"] == 1
     assert not models.Document.objects.filter(pk=doc.pk).exists()
+
+
+def test_an_erasure_whose_worker_died_is_run_again_and_a_live_one_is_left_alone(
+    dana: Any, tenant: models.Tenant, run_jobs: Callable[[], list[str]],
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from knowledge.erasure import services as erasure
+
+    doc = personal(dana, tenant, "dana's parking notes")
+    run_jobs()
+    receipt = erasure.erasure_request(scope="user_in_tenant", user=dana, tenant=tenant)
+    models.ErasureReceipt.objects.filter(pk=receipt.pk).update(status="running", started_at=timezone.now())
+    assert erasure.erasure_run(receipt_id=receipt.pk).status == "running"  # another process has it
+    assert models.Document.objects.filter(pk=doc.pk).exists()
+
+    models.ErasureReceipt.objects.filter(pk=receipt.pk).update(started_at=timezone.now() - timedelta(hours=2))
+    assert erasure.erasure_run(receipt_id=receipt.pk).status == "finished"
+    assert not models.Document.objects.filter(pk=doc.pk).exists()

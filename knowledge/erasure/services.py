@@ -4,11 +4,13 @@ queues the django-q2 task (the receipt id only) on commit."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from django.core.files.storage import Storage
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from kbsite.errors import InvalidInput
@@ -61,12 +63,16 @@ def erasure_queue(**kwargs: Any) -> models.ErasureReceipt:
     return receipt
 
 
-def enqueue(*, receipt_id: int) -> None:
+def task_timeout() -> int:
     from django.conf import settings
+
+    return max(int(settings.KB_INGEST_TIMEOUT), 3600)
+
+
+def enqueue(*, receipt_id: int) -> None:
     from django_q.tasks import async_task
 
-    async_task(TASK_FUNC, receipt_id, task_name=f"erasure-{receipt_id}", group=TASK_GROUP,
-               timeout=max(int(settings.KB_INGEST_TIMEOUT), 3600))
+    async_task(TASK_FUNC, receipt_id, task_name=f"erasure-{receipt_id}", group=TASK_GROUP, timeout=task_timeout())
 
 
 def _subject(receipt: models.ErasureReceipt) -> Subject:
@@ -81,12 +87,18 @@ def _subject(receipt: models.ErasureReceipt) -> Subject:
 
 
 def _claim(receipt_id: int) -> bool:
-    """Queued → running, only for the one process that wins the row (a retried failed run too)."""
+    """Queued → running, only for the one process that wins the row. A failed run may be run
+    again, and so may a ``running`` one older than the task's time limit: its process died, and
+    its transaction with it (the erasure is one transaction), so running it again is safe."""
     now = timezone.now()
+    stale = now - dt.timedelta(seconds=task_timeout())
+    claimable = Q(status__in=[models.ErasureStatus.QUEUED, models.ErasureStatus.FAILED]) | Q(
+        status=models.ErasureStatus.RUNNING, started_at__lt=stale
+    )
     return bool(
-        models.ErasureReceipt.objects.filter(
-            pk=receipt_id, status__in=[models.ErasureStatus.QUEUED, models.ErasureStatus.FAILED]
-        ).update(status=models.ErasureStatus.RUNNING, started_at=now, error="", finished_at=None)
+        models.ErasureReceipt.objects.filter(claimable, pk=receipt_id).update(
+            status=models.ErasureStatus.RUNNING, started_at=now, error="", finished_at=None
+        )
     )
 
 
