@@ -236,3 +236,27 @@ def test_an_erasure_whose_worker_died_is_run_again_and_a_live_one_is_left_alone(
     models.ErasureReceipt.objects.filter(pk=receipt.pk).update(started_at=timezone.now() - timedelta(hours=2))
     assert erasure.erasure_run(receipt_id=receipt.pk).status == "finished"
     assert not models.Document.objects.filter(pk=doc.pk).exists()
+
+
+def test_operators_see_receipts_in_the_django_admin_read_only_and_tenant_staff_only_their_tenants(
+    make_user: Callable[..., Any], admin_member: Any, other_admin: Any, dana: Any, tenant: models.Tenant,
+    login: Callable[..., Client],
+) -> None:
+    from knowledge.erasure import services as erasure
+
+    receipt = erasure.erase_now(scope="user_in_tenant", user=dana, tenant=tenant)
+    operator = login(make_user("root", is_staff=True, is_superuser=True))
+    listing = operator.get("/admin/knowledge/erasurereceipt/")
+    assert listing.status_code == 200 and f"erasurereceipt/{receipt.pk}/" in listing.content.decode()
+    detail = operator.get(f"/admin/knowledge/erasurereceipt/{receipt.pk}/change/")
+    assert detail.status_code == 200 and receipt.subject_hash in detail.content.decode()
+    assert operator.post(f"/admin/knowledge/erasurereceipt/{receipt.pk}/delete/").status_code == 403
+    other_admin.is_staff = True
+    other_admin.save(update_fields=["is_staff"])
+    from django.contrib.auth.models import Permission
+
+    other_admin.user_permissions.add(Permission.objects.get(codename="view_erasurereceipt"))
+    staff = login(other_admin)
+    assert staff.get(f"/admin/knowledge/erasurereceipt/{receipt.pk}/change/").status_code in (302, 404)
+    theirs = staff.get("/admin/knowledge/erasurereceipt/")
+    assert theirs.status_code == 200 and f"erasurereceipt/{receipt.pk}/" not in theirs.content.decode()
