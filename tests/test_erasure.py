@@ -109,6 +109,8 @@ def world(
     upload_personal(dana, f"{SUBJECT}pear my allergy list for the office party.", "allergies.txt")
     upload_personal(login(bob), f"{OTHERS}fig bob keeps his parking notes here too.", "bob.md")
     upload_personal(login(olga), f"{OTHERS}lime olga's parking notes for otherco.", "olga.md")
+    services.document_upload(tenant=tenant, fileobj=io.BytesIO(f"{OTHERS}rule never give diagnoses.".encode()),
+                             filename="rules.md", kind="policy")
     upload_personal(_client_for(subject, other_tenant), f"{SUBJECT}plum her personal notes in otherco.", "otherco.md")
     run_jobs()
 
@@ -124,8 +126,14 @@ def world(
                                        label="Inbox", share="personal", mail_tier="body")
     cx.ConnectionSource.objects.create(tenant=tenant, connection=conn, surface="onedrive", root_id=drive,
                                        label="OneDrive", share="tenant", extra={"drive_id": drive})
+    # A mail folder she shared with the assistant as policy: its text reaches every audit row's policy.
+    rules = ms.store.mail_folder_add(name="House rules")
+    ms.store.mail_add(folder_id=rules, subject="Rule", content_type="text",
+                      body=f"Never book {SUBJECT}quince appointments before 8:00.")
+    cx.ConnectionSource.objects.create(tenant=tenant, connection=conn, surface="mail_folder", root_id=rules,
+                                       label="House rules", share="tenant", kind="policy", mail_tier="body")
     sync(conn, run_jobs)
-    assert models.Document.objects.filter(connection=conn).count() == 2
+    assert models.Document.objects.filter(connection=conn).count() == 3
 
     # Recall audit: her own retrievals (her query, her personal text returned), the voice
     # router's retrieval that returned her shared file, and Bob's.
@@ -157,7 +165,8 @@ def test_kb_erase_leaves_a_receipt_and_no_trace_of_the_user_and_the_dry_run_chan
     seeded = marker_counts(SUBJECT)
     # Seeded everywhere the test means to check: documents, chunks, audit, accounts, admin log.
     for where in ("knowledge_document.inline_text", "knowledge_chunk.text", "knowledge_chunk.search_vector",
-                  "audit_recallaudit.query", "audit_recallaudit.results", "auth_user.username",
+                  "audit_recallaudit.query", "audit_recallaudit.results", "audit_recallaudit.policy_text",
+                  "auth_user.username",
                   "django_admin_log.object_repr"):
         assert seeded.get(where), (where, seeded)
     others_before = marker_counts(OTHERS)
@@ -187,7 +196,7 @@ def test_kb_erase_leaves_a_receipt_and_no_trace_of_the_user_and_the_dry_run_chan
     assert receipt["status"] == "finished" and receipt["dry_run"] is False and receipt["scope"] == "user"
     assert receipt["counts_before"] == dry["counts_before"], "the dry run counted what the erasure found"
     assert all(n == 0 for n in receipt["counts_after"].values()), receipt["counts_after"]
-    assert receipt["counts_before"]["knowledge_document"] == len(theirs) == 5
+    assert receipt["counts_before"]["knowledge_document"] == len(theirs) == 6
     assert receipt["counts_before"]["connections_connection"] == 1
     assert receipt["counts_before"]["connections_connectiontoken"] == 1
     assert receipt["counts_before"]["audit_recallaudit"] >= 3
@@ -208,10 +217,11 @@ def test_kb_erase_leaves_a_receipt_and_no_trace_of_the_user_and_the_dry_run_chan
         .order_by("d").values_list("document_id", "text")[:20]
     )
     assert nearest and not any(doc in theirs or SUBJECT in text for doc, text in nearest)
-    router = ApiClient(retrieve_key).post("/api/v1/retrieve", json={"query": f"{SUBJECT}kiwi whitening", "top_k": 10})
-    assert SUBJECT not in json.dumps(router.json()["knowledge"])
-    # Everyone else's rows are as they were.
+    # Everyone else's rows are as they were (the tenant's own policy still in the audit rows' policy text).
     assert marker_counts(OTHERS) == others_before
+    router = ApiClient(retrieve_key).post("/api/v1/retrieve", json={"query": f"{SUBJECT}kiwi whitening", "top_k": 10})
+    answer = router.json()
+    assert SUBJECT not in json.dumps([answer["policy"], answer["knowledge"], answer["prompt"]])
     assert fingerprint_of_bob(world) == bob_rows
     assert not get_user_model().objects.filter(pk=subject.pk).exists()
     assert not any(s.get_decoded().get("_auth_user_id") == str(subject.pk) for s in Session.objects.all())

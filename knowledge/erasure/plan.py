@@ -76,6 +76,9 @@ def build(subject: Subject) -> Plan:
         ids |= frontier
     plan = Plan(subject=subject, document_ids=ids, files=sorted({name for _, _, name in rows if name}))
     plan.chunk_ids = set(models.Chunk.objects.filter(document_id__in=ids).values_list("pk", flat=True))
+    plan.policy_texts = list(
+        models.Chunk.objects.filter(document_id__in=ids, kind=models.Kind.POLICY).values_list("text", flat=True)
+    )
     plan.tenant_ids = {tenant_id for _, tenant_id, _ in rows}
     if subject.is_tenant:
         plan.tenant_ids.add(subject.tid)
@@ -193,7 +196,8 @@ def erase(subject: Subject, plan: Plan) -> tuple[dict[str, int], list[Any]]:
     # The admin log first: its queries need the memberships and documents that go below.
     info["admin_log_redacted"] = _log_entries_about(subject, plan).update(object_repr=REDACTED, change_message="")
     receipt = purge.PurgeReceipt(documents=0, chunks=0, files=0, audit_rows_redacted=0, finished_at=_now())
-    for tenant_id in sorted(models.Document.objects.filter(pk__in=plan.document_ids).values_list("tenant_id", flat=True).distinct()):
+    tenants = set(models.Document.objects.filter(pk__in=plan.document_ids).values_list("tenant_id", flat=True))
+    for tenant_id in sorted(tenants):
         receipt = receipt + purge.documents_purge(
             tenant=tenant_id, documents=models.Document.objects.filter(pk__in=plan.document_ids), reason="erasure"
         )

@@ -59,6 +59,8 @@ class Plan:
     files: list[str] = field(default_factory=list)
     tenant_ids: set[int] = field(default_factory=set)  # tenants where the subject had data or a membership
     user_ids: set[int] = field(default_factory=set)  # accounts the erasure deletes
+    # Texts of the policy chunks among them (in memory only): cut out of quoted policy blocks.
+    policy_texts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
