@@ -260,3 +260,30 @@ def test_operators_see_receipts_in_the_django_admin_read_only_and_tenant_staff_o
     assert staff.get(f"/admin/knowledge/erasurereceipt/{receipt.pk}/change/").status_code in (302, 404)
     theirs = staff.get("/admin/knowledge/erasurereceipt/")
     assert theirs.status_code == 200 and f"erasurereceipt/{receipt.pk}/" not in theirs.content.decode()
+
+
+def test_an_erased_member_is_announced_per_tenant_so_snapshots_naming_them_are_regenerated(
+    dana: Any, tenant: models.Tenant, other_tenant: models.Tenant,
+) -> None:
+    from knowledge import signals
+    from knowledge.erasure import services as erasure
+
+    services.membership_set(tenant=other_tenant, user=dana, role="member")
+    heard: list[tuple[int, int, bool]] = []
+
+    def regenerate(sender: Any, *, tenant_id: int, user_id: int, **kwargs: Any) -> int:
+        still_member = models.Membership.objects.filter(tenant_id=tenant_id, user_id=user_id).exists()
+        heard.append((tenant_id, user_id, still_member))
+        return 1
+
+    signals.subject_erased.connect(regenerate, dispatch_uid="test.regenerate")
+    try:
+        dry = erasure.erase_now(scope="user", user=dana, dry_run=True)
+        assert heard == []  # a dry run announces nothing
+        receipt = erasure.erase_now(scope="user", user=dana)
+    finally:
+        signals.subject_erased.disconnect(dispatch_uid="test.regenerate")
+
+    assert dry.status == "finished"
+    assert sorted(heard) == sorted([(tenant.pk, dana.pk, False), (other_tenant.pk, dana.pk, False)])
+    assert receipt.details["snapshots_regenerated"] == 2
