@@ -287,3 +287,20 @@ def test_an_erased_member_is_announced_per_tenant_so_snapshots_naming_them_are_r
     assert dry.status == "finished"
     assert sorted(heard) == sorted([(tenant.pk, dana.pk, False), (other_tenant.pk, dana.pk, False)])
     assert receipt.details["snapshots_regenerated"] == 2
+
+
+def test_an_erasure_that_cannot_run_fails_with_a_reason_and_keeps_what_it_needs_to_be_retried(
+    dana: Any, other_tenant: models.Tenant,
+) -> None:
+    from knowledge import purge
+    from knowledge.erasure import services as erasure
+
+    services.membership_set(tenant=other_tenant, user=dana, role="member")
+    receipt = erasure.erasure_request(scope="user_in_tenant", user=dana, tenant=other_tenant)
+    purge.tenant_delete(tenant=other_tenant, reason="test")  # the tenant went before the run
+
+    failed = erasure.erasure_run(receipt_id=receipt.pk)
+
+    assert failed.status == "failed" and failed.error.startswith("InvalidInput")
+    assert failed.pending_user_id == dana.pk and failed.finished_at is not None
+    assert "dana" not in failed.error
