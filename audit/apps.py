@@ -15,3 +15,9 @@ class AuditConfig(AppConfig):
 
         # Purged documents: the audit redacts what its rows hold of removed personal content.
         signals.documents_purged.connect(services.on_documents_purged, dispatch_uid="audit.redact_purged")
+
+        # Erasure of a person or a tenant: the audit redacts (or, for a tenant, deletes) its rows.
+        from audit import erasure as audit_erasure
+        from knowledge.erasure import registry as erasure_registry
+
+        erasure_registry.register(audit_erasure.participant)

@@ -49,3 +49,9 @@ class ConnectionsConfig(AppConfig):
         serve_hooks.register(serve.start)
         hooks.register_source_summaries(shared_source_summaries, senders=(models.Connection, models.ConnectionSource),
                                         relevant=affects_shared_sources)
+
+        # Erasure of a person or a tenant: their connections, tokens and grants go too.
+        from connections import erasure as connections_erasure
+        from knowledge.erasure import registry as erasure_registry
+
+        erasure_registry.register(connections_erasure.participant)

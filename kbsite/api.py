@@ -143,6 +143,7 @@ def _mount() -> None:
     from audit.api import router as audit_router
     from connections.api import router as connections_router
     from knowledge.api import router as kb_router
+    from knowledge.erasure.api import router as erasure_router
     from knowledge.retrieval_api import router as retrieval_router
     from knowledge.snapshots.api import router as profile_router
 
@@ -151,6 +152,7 @@ def _mount() -> None:
     api.add_router("/audit/", audit_router)
     api.add_router("/connections", connections_router)
     api.add_router("/tenant/", profile_router)
+    api.add_router("/erasure", erasure_router)
 
 
 _mount()

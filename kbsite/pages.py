@@ -36,6 +36,7 @@ NAV = (
     ("keys", "API keys", "kb:keys", auth.roles_for(auth.Action.MANAGE_KEYS)),
     ("profile", "Business profile", "kb:profile", auth.ADMIN_ROLES),
     ("me", "My profile", "kb:me", auth.READ_ROLES),
+    ("erasure", "Erasure", "kb:erasures", auth.ADMIN_ROLES),
 )
 
 

@@ -221,6 +221,9 @@ KB_FILE_SWEEP_GRACE_MINUTES = envint("KB_FILE_SWEEP_GRACE_MINUTES", 60, minimum=
 # A change to what a snapshot is made of regenerates the tenant's snapshots this long after it
 # (one run per tenant for a burst of changes; knowledge/snapshots/triggers.py).
 KB_SNAPSHOT_DEBOUNCE_SECONDS = envint("KB_SNAPSHOT_DEBOUNCE_SECONDS", 30, minimum=0)
+# Key of the HMAC that names an erased subject on its receipt (knowledge.erasure.subjects);
+# unset: derived from SECRET_KEY. Keep it when rotating SECRET_KEY, or old receipts stop matching.
+KB_ERASURE_KEY = envstr("KB_ERASURE_KEY", "")
 KB_QUERY_CACHE_SIZE = envint("KB_QUERY_CACHE_SIZE", 2048, minimum=0)
 # Run the vector and lexical legs at once on two database connections (see knowledge/retrieval.py).
 KB_SEARCH_PARALLEL = envbool("KB_SEARCH_PARALLEL", True)

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from knowledge import forms, ingestion, models, selectors, services
+from knowledge.erasure import admin as _erasure_admin  # noqa: F401  (registers ErasureReceipt)
 
 
 class PurgesDocumentsOnDelete:

@@ -490,3 +490,62 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} snapshot of {self.tenant_id}"
+# --- Erasure (DESIGN §10; knowledge/erasure/) ------------------------------------------------
+
+
+class ErasureScope(models.TextChoices):
+    USER = "user", "User (every tenant, and the account)"
+    USER_IN_TENANT = "user_in_tenant", "User in one tenant"
+    TENANT = "tenant", "Tenant"
+
+
+class ErasureStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+
+
+class ErasureVia(models.TextChoices):
+    COMMAND = "command", "kb_erase"
+    API = "api", "API"
+
+
+class ErasureReceipt(models.Model):
+    """Proof of one erasure run: who asked, when, the subject as a keyed hash, the rows that
+    held the subject's data per table before and after, files deleted, when the vacuum that
+    drops deleted vectors from the index finished. Never any erased content or a plain
+    identifier of the subject: ``pending_user_id`` holds the user's id only until the run
+    finishes (the task needs it; it is cleared then), and survives only on a failed run so
+    that it can be retried."""
+
+    # The tenant whose admins see the receipt; NULL for an account-wide erasure and once an
+    # erased tenant is gone (the receipt outlives it).
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    scope = models.CharField(max_length=16, choices=ErasureScope.choices)
+    subject_hash = models.CharField(max_length=64, help_text="HMAC-SHA256 of the subject (knowledge.erasure.subjects)")
+    key_id = models.CharField(max_length=16, help_text="Which erasure key made subject_hash")
+    pending_user_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_via = models.CharField(max_length=16, choices=ErasureVia.choices)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=ErasureStatus.choices, default=ErasureStatus.QUEUED)
+    counts_before = models.JSONField(default=dict, blank=True, help_text="Rows holding the subject's data, per table")
+    counts_after = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="What each step did (counts only)")
+    files_deleted = models.PositiveIntegerField(default=0)
+    files_failed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    vacuum_finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="erasure_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"erasure {self.pk} ({self.scope}, {self.status})"

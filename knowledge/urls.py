@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from knowledge import views
 from knowledge.snapshots import views as snapshot_views
+from knowledge.erasure import urls as erasure_urls
 
 app_name = "kb"
 
@@ -28,4 +29,5 @@ urlpatterns = [
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),
     path("profile/", snapshot_views.business_profile, name="profile"),
     path("me/", snapshot_views.my_profile, name="me"),
+    *erasure_urls.urlpatterns,
 ]
