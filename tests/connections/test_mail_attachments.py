@@ -114,6 +114,23 @@ def test_an_oversized_attachment_is_recorded_on_the_run_and_the_rest_of_the_mail
     assert len(ms.requests_to("/$value")) == 1
 
 
+def test_the_runs_table_names_the_attachment_that_failed_and_why(
+    ms: FakeMicrosoft, connection: models.Connection, inbox: str, sync: Sync, settings: Any, admin_member: Any,
+    login: Callable[..., Any],
+) -> None:
+    settings.KB_MAX_UPLOAD_MB = 1
+    message = ms.store.mail_add(folder_id=inbox, subject="Scans", body="Attached.")
+    ms.store.attachment_add(message, name="scan-archive.txt", content=b"x" * (1024 * 1024 + 10))
+    add_source(connection, surface="mail_folder", root_id=inbox)
+    sync(connection, "backfill")
+
+    page = login(admin_member).get(f"/kb/connections/{connection.pk}/runs/")
+
+    assert page.status_code == 200
+    assert "1 item error" in page.content.decode()
+    assert "scan-archive.txt: scan-archive.txt is " in page.content.decode()
+
+
 def test_an_unchanged_mail_asks_nothing_about_its_attachments_on_the_next_delta(
     ms: FakeMicrosoft, connection: models.Connection, inbox: str, sync: Sync
 ) -> None:
