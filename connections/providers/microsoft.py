@@ -32,6 +32,8 @@ TokenSource = Callable[[str | None], str]
 T = TypeVar("T")
 
 TEAMS_MAX_PAGE = 50  # Graph refuses $top above 50 for channel messages
+# Message ids are immutable ids (they survive a move between folders): say so on every call.
+IMMUTABLE_IDS = {"Prefer": 'IdType="ImmutableId"'}
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -134,6 +136,31 @@ class MailMessage:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A message's attachment (its bytes are fetched apart: ``attachment_content``)."""
+
+    id: str
+    message_id: str
+    name: str
+    kind: str = "file"  # "file" | "item" (an attached message) | "reference" (a link to a cloud file)
+    content_type: str = ""
+    size: int = 0
+    is_inline: bool = False
+    last_modified: datetime | None = None
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind == "file"
+
+    @property
+    def revision(self) -> str:
+        """Graph has no content hash for attachments; an attachment's bytes do not change once
+        attached, so its id, modification time and size say enough."""
+        moment = self.last_modified.isoformat() if self.last_modified else ""
+        return f"att:{moment}:{self.size}"
+
+
+@dataclass(frozen=True)
 class Team:
     id: str
     name: str
@@ -222,6 +249,26 @@ def parse_message(data: dict[str, Any]) -> MailMessage:
         has_attachments=bool(data.get("hasAttachments")),
         internet_message_id=str(data.get("internetMessageId") or ""),
         conversation_id=str(data.get("conversationId") or ""),
+    )
+
+
+_ATTACHMENT_KINDS = {
+    "#microsoft.graph.fileAttachment": "file",
+    "#microsoft.graph.itemAttachment": "item",
+    "#microsoft.graph.referenceAttachment": "reference",
+}
+
+
+def parse_attachment(data: dict[str, Any], *, message_id: str) -> Attachment:
+    return Attachment(
+        id=str(data["id"]),
+        message_id=message_id,
+        name=str(data.get("name") or ""),
+        kind=_ATTACHMENT_KINDS.get(str(data.get("@odata.type") or ""), "other"),
+        content_type=str(data.get("contentType") or ""),
+        size=int(data.get("size") or 0),
+        is_inline=bool(data.get("isInline")),
+        last_modified=parse_time(data.get("lastModifiedDateTime")),
     )
 
 
@@ -505,6 +552,30 @@ class GraphClient:
         for value, next_link, delta_link in self._pages(first, params=params, headers=headers):
             items = [parse_message(v) for v in value if "id" in v]
             yield DeltaPage(items=items, next_link=next_link, delta_link=delta_link)
+
+    def message_attachments(self, *, message_id: str) -> Iterator[Attachment]:
+        """A message's attachments, without their bytes (``$select`` leaves ``contentBytes``
+        out, so a listing never carries a large file)."""
+        path = f"/me/messages/{quote(message_id, safe='')}/attachments"
+        params = {"$select": "id,name,contentType,size,isInline,lastModifiedDateTime"}
+        for value, _, _ in self._pages(path, params=params, headers=IMMUTABLE_IDS):
+            for data in value:
+                if "id" in data:
+                    yield parse_attachment(data, message_id=message_id)
+
+    def attachment_content(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """A file attachment's raw bytes (``/$value``). Over ``max_bytes`` → ``ItemTooLarge``,
+        checked on the reported size before anything is downloaded, and on what arrives."""
+        if attachment.size > max_bytes:
+            raise errors.ItemTooLarge(
+                f"{attachment.name} is {attachment.size} bytes (limit {max_bytes})", code="too_large"
+            )
+        path = (f"/me/messages/{quote(attachment.message_id, safe='')}"
+                f"/attachments/{quote(attachment.id, safe='')}/$value")
+        response = self.get_response(path, headers=IMMUTABLE_IDS)
+        if len(response.content) > max_bytes:
+            raise errors.ItemTooLarge(f"{attachment.name} exceeds {max_bytes} bytes", code="too_large")
+        return response.content
 
     # --- Teams -----------------------------------------------------------------------------------
 

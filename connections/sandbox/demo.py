@@ -76,12 +76,17 @@ def seed(store: GraphStore) -> None:
     store.file_add(drive_id=drive, parent_id=private, name="notes.txt", content=b"Buy a birthday present for Sam.")
 
     inbox = store.mail_folder_add(name="Shared inbox")
-    store.mail_add(
+    hygienist = store.mail_add(
         folder_id=inbox, subject="New hygienist from December", content_type="text",
         sender=("Maria Owner", "maria@brightsmile.example"),
         body="Hi all,\n\nFrom 1 December our new hygienist Jonas works Tuesdays and Thursdays. "
              "Patients can book him for cleanings from now on.\n\nMaria\n-- \nMaria Owner, Bright Smile Dental",
     )
+    # A file attachment (a child document of the mail) and an inline logo (skipped).
+    store.attachment_add(hygienist, name="hygienist-schedule.txt", content=(
+        b"Hygienist schedule from December: Jonas works Tuesdays 8 to 4 and Thursdays 10 to 6. "
+        b"A cleaning with Jonas takes 45 minutes."))
+    store.attachment_add(hygienist, name="logo.png", content=b"\x89PNG\r\n\x1a\n" + bytes(32), is_inline=True)
     store.mail_add(
         folder_id=inbox, subject="Re: Do you take the Kinder card?", content_type="text",
         sender=("Dana Reception", "dana@brightsmile.example"),

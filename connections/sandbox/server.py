@@ -19,7 +19,9 @@ rename, move, delete for files, mails and channel messages). The unhappy paths a
 ``repeat_items`` (the last item of a page repeated on the next), ``expire_delta_links`` (410),
 ``revoke_grant`` (refresh tokens refused with invalid_grant, access tokens 401),
 ``require_interaction`` (interaction_required), rotating refresh tokens (on by default),
-``teams_consent_missing`` (403 until an administrator consents), null display names (pass
+``teams_consent_missing`` (403 until an administrator consents), ``break_item`` (an item's
+content answers 500), mail attachments (``store.attachment_add``, served at
+``/me/messages/{id}/attachments``), null display names (pass
 ``author_name=None`` or set ``store.user["displayName"] = None``).
 """
 
@@ -91,6 +93,8 @@ class FakeMicrosoft:
     drive_page_size: int = 200
     repeat_items: bool = False
     teams_consent_missing: bool = False
+    # Item ids (drive files, mail attachments) whose content answers 500 (``break_item``).
+    broken_items: set[str] = field(default_factory=set)
     requests: list[RecordedRequest] = field(default_factory=list)
     port: int = 0  # 0: a free port
     record_requests: bool = True  # off in the long-running sandbox (the list would only grow)
@@ -189,6 +193,11 @@ class FakeMicrosoft:
         """The next ``count`` Graph requests answer ``status`` with ``Retry-After``."""
         with self._lock:
             self._throttles.extend((status, retry_after) for _ in range(count))
+
+    def break_item(self, item_id: str) -> None:
+        """The content of this drive file or attachment answers 500 from now on."""
+        with self._lock:
+            self.broken_items.add(item_id)
 
     def empty_pages(self, count: int) -> None:
         """The next ``count`` delta page requests answer an empty page whose next link asks
@@ -391,6 +400,8 @@ class FakeMicrosoft:
             if item is None or item.deleted or item.drive_id != m[1]:
                 return _graph_error(404, "itemNotFound", "The resource could not be found.")
             data = store.drive_item_json(item, base_url=self.base_url)
+            if m[3] and item.id in self.broken_items:
+                return _graph_error(500, "generalException", "An unexpected error occurred.")
             if m[3]:
                 return 302, {"Location": data.get("@microsoft.graph.downloadUrl", "")}, b""
             return _json(200, data)
@@ -410,6 +421,8 @@ class FakeMicrosoft:
                 render=lambda i, t: store.message_json(store.messages[i], immutable=immutable, tombstone=t),
                 expired_code="SyncStateNotFound",
             )
+        if m := re.fullmatch(r"/me/(?:mailFolders/[^/]+/)?messages/([^/]+)/attachments(?:/([^/]+)(/\$value)?)?", path):
+            return self._attachments(m[1], m[2], bool(m[3]), query, top)
         if path == "/me/joinedTeams":
             return _json(200, {"value": list(store.teams.values())})
         if m := re.fullmatch(r"/teams/([^/]+)/channels", path):
@@ -442,6 +455,33 @@ class FakeMicrosoft:
             return self._enumerate(replies, final_seq=None, page_size=top or 20, link_base=link)
         return _graph_error(404, "BadRequest", f"Resource not found for the segment '{path}'.")
 
+    def _attachments(self, message_id: str, attachment_id: str | None, raw: bool, query: dict[str, str],
+                     top: int) -> _Answer:
+        store = self.store
+        message = store.message_by_id(message_id)
+        if message is None:
+            return _graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        attachments = store.attachments_of(message)
+        select = {s.strip() for s in query["$select"].split(",")} if query.get("$select") else None
+        if attachment_id is None:
+            if "$skiptoken" in query:
+                snap_id, _, offset = query["$skiptoken"].partition(".")
+                return self._page(snap_id, int(offset or 0))
+            items = [store.attachment_json(a, with_content=select is None or "contentBytes" in select, select=select)
+                     for a in attachments]
+            link = f"{self.graph_url}/me/messages/{message_id}/attachments"
+            return self._enumerate(items, final_seq=None, page_size=top or 50, link_base=link)
+        attachment = next((a for a in attachments if a.id == attachment_id), None)
+        if attachment is None:
+            return _graph_error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        if not raw:
+            return _json(200, store.attachment_json(attachment, with_content=True, select=select))
+        if attachment.id in self.broken_items:
+            return _graph_error(500, "generalException", "An unexpected error occurred.")
+        if attachment.kind != "file":
+            return _graph_error(400, "ErrorInvalidRequest", "Only file attachments have a raw value here.")
+        return 200, {"Content-Type": attachment.content_type or "application/octet-stream"}, attachment.content
+
     def _download(self, item_id: str, query: dict[str, str], headers: dict[str, str]) -> _Answer:
         # Pre-authenticated: an Authorization header is refused, as SharePoint does.
         if headers.get("authorization"):
@@ -449,6 +489,8 @@ class FakeMicrosoft:
         item = self.store.items.get(item_id)
         if item is None or item.deleted or query.get("tempauth") != f"v{item.version}":
             return 404, {"Content-Type": "text/plain"}, b"gone"
+        if item_id in self.broken_items:
+            return 500, {"Content-Type": "text/plain"}, b"upstream storage error"
         return 200, {"Content-Type": "application/octet-stream"}, item.content
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Answer:

@@ -55,6 +55,25 @@ class DriveItem:
 
 
 @dataclass
+class Attachment:
+    id: str
+    name: str
+    content: bytes
+    content_type: str
+    kind: str = "file"  # "file" | "item" (an attached message) | "reference" (a cloud link)
+    is_inline: bool = False
+    content_id: str | None = None
+    modified: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+_ATTACHMENT_TYPES = {
+    "file": "#microsoft.graph.fileAttachment",
+    "item": "#microsoft.graph.itemAttachment",
+    "reference": "#microsoft.graph.referenceAttachment",
+}
+
+
+@dataclass
 class Message:
     id: str  # the immutable id
     folder_id: str
@@ -67,6 +86,7 @@ class Message:
     version: int = 1
     deleted: bool = False
     has_attachments: bool = False
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass
@@ -326,6 +346,68 @@ class GraphStore:
         message.folder_id = folder_id
         message.version += 1
         self._stamp(f"mail:{folder_id}", message_id)
+
+    def attachment_add(
+        self, message_id: str, *, name: str, content: bytes, content_type: str = "",
+        is_inline: bool = False, kind: str = "file",
+    ) -> str:
+        """Attach a file (or, with ``kind``, a message or a cloud link) to a message: its
+        changeKey changes; ``hasAttachments`` counts non-inline ones only, as Graph does."""
+        message = self.messages[message_id]
+        attachment = Attachment(
+            id=f"{message.id}-{self.new_id('AAMkAttach-')}", name=name, content=content,
+            content_type=content_type or _mime(name), kind=kind, is_inline=is_inline,
+            content_id=f"{self.new_id('cid-')}@mail.example" if is_inline else None, modified=self.tick(),
+        )
+        self.attachments_of(message).append(attachment)
+        self._attachments_changed(message)
+        return attachment.id
+
+    def attachment_delete(self, message_id: str, attachment_id: str) -> None:
+        message = self.messages[message_id]
+        message.attachments = [a for a in self.attachments_of(message) if a.id != attachment_id]
+        self._attachments_changed(message)
+
+    def _attachments_changed(self, message: Message) -> None:
+        message.has_attachments = any(not a.is_inline for a in self.attachments_of(message))
+        message.version += 1
+        self._stamp(f"mail:{message.folder_id}", message.id)
+
+    @staticmethod
+    def attachments_of(message: Message) -> list[Attachment]:
+        # A sandbox state saved before attachments existed has messages without the field.
+        if not hasattr(message, "attachments"):
+            message.attachments = []
+        return message.attachments
+
+    def message_by_id(self, message_id: str) -> Message | None:
+        """A live message by its immutable id or by the folder-bound id Graph gives without
+        ``Prefer: IdType="ImmutableId"``."""
+        message = self.messages.get(message_id) or self.messages.get(message_id.rsplit(".", 1)[0])
+        return None if message is None or message.deleted else message
+
+    def attachment_json(self, attachment: Attachment, *, with_content: bool, select: set[str] | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "@odata.type": _ATTACHMENT_TYPES[attachment.kind],
+            "id": attachment.id,
+            "lastModifiedDateTime": _iso(attachment.modified),
+            "name": attachment.name,
+            "contentType": attachment.content_type,
+            # Graph's size is the attachment's MIME size, a little over its bytes.
+            "size": len(attachment.content) + (180 if attachment.kind == "file" else 0),
+            "isInline": attachment.is_inline,
+        }
+        if attachment.kind == "file":
+            data["@odata.mediaContentType"] = attachment.content_type
+            data["contentId"] = attachment.content_id
+            data["contentLocation"] = None
+            if with_content:
+                data["contentBytes"] = base64.b64encode(attachment.content).decode()
+        elif attachment.kind == "reference":
+            data["sourceUrl"] = f"https://contoso.sharepoint.example/shared/{attachment.name}"
+        if select:
+            data = {k: v for k, v in data.items() if k in select or k.startswith("@odata.")}
+        return data
 
     def message_json(self, message: Message, *, immutable: bool, tombstone: bool) -> dict[str, Any]:
         # Without Prefer: IdType="ImmutableId" an id changes when the message moves folders.

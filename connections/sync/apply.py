@@ -11,6 +11,11 @@ Two steps per page, so a provider download never runs inside a database transact
   decided, through knowledge's one way in (``knowledge.documents.document_put`` /
   ``document_remove``; removals by the one delete path).
 
+An item's content may list its children (a mail's attachments, ``Content.children``): they
+are resolved with it by the same rules and land as child documents (``Document.parent``),
+removed with their parent; a child the item no longer lists is removed. Sweeps and
+unselected-source removals take top-level documents only (children go with them).
+
 Documents of a connection are identified by ``(tenant, connection, source_kind,
 external_id)``; their ``metadata`` keeps the selected source (``source``), the item's
 container (``parent_id``) and a link back (``url``), so a source taken out of the selection
@@ -88,6 +93,7 @@ class Op:
     content: Content | None = None
     sha256: str = ""
     file_type: str = ""
+    children: list[Op] = field(default_factory=list)  # a fetched item's child items (attachments)
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -169,11 +175,44 @@ def _resolve_upsert(*, target: Target, change: Upsert, doc: kb.Document | None, 
         # Nothing left to serve (an empty file, a thread whose every post was deleted).
         return Op("remove", Remove(change.external_id, change.source_kind), document_id=doc.pk) if doc else None
     sha = hashlib.sha256(data).hexdigest()
-    if doc is not None and doc.content_sha256 == sha:
-        return Op("touch", change, document_id=doc.pk)
     if doc is None:
         tally.items_left -= 1
-    return Op("write", change, document_id=doc.pk if doc else None, content=content, sha256=sha, file_type=file_type)
+    children = [] if content.children is None else _resolve_children(
+        target=target, parent=doc, children=content.children, tally=tally)
+    if doc is not None and doc.content_sha256 == sha:
+        return Op("touch", change, document_id=doc.pk, children=children)
+    return Op("write", change, document_id=doc.pk if doc else None, content=content, sha256=sha, file_type=file_type,
+              children=children)
+
+
+def _resolve_children(*, target: Target, parent: kb.Document | None, children: tuple[Upsert, ...],
+                      tally: Tally) -> list[Op]:
+    """The complete child list of a fetched item: each child by the upsert rules; existing
+    children no longer listed are removed."""
+    listed = [c for c in last_occurrences(list(children)) if isinstance(c, Upsert)]
+    ids = {c.external_id for c in listed}
+    ops: list[Op] = []
+    if parent is not None:
+        for row in connection_documents(connection=target.connection).filter(parent_id=parent.pk).exclude(
+            external_id__in=ids
+        ).only("pk", "source_kind", "external_id"):
+            ops.append(Op("remove", Remove(row.external_id, row.source_kind), document_id=row.pk))
+    existing: dict[tuple[str, str], kb.Document] = {}
+    if ids:
+        for row in connection_documents(connection=target.connection).filter(external_id__in=ids).only(
+            "pk", "source_kind", "external_id", "revision", "name", "content_sha256", "metadata"
+        ):
+            existing[(row.source_kind, row.external_id)] = row
+    for child in listed:
+        key = (target.source.pk, child.source_kind, child.external_id)
+        if key not in tally.seen:
+            tally.seen.add(key)
+            tally.add("seen")
+        op = _resolve_upsert(target=target, change=child, doc=existing.get((child.source_kind, child.external_id)),
+                             tally=tally)
+        if op is not None:
+            ops.append(op)
+    return ops
 
 
 def _bytes(content: Content) -> bytes:
@@ -198,8 +237,9 @@ def _title(change: Upsert) -> str:
 # --- commit (inside the page's transaction) ----------------------------------------------------
 
 
-def commit(*, target: Target, ops: list[Op], tally: Tally) -> None:
+def commit(*, target: Target, ops: list[Op], tally: Tally, parent: kb.Document | None = None) -> None:
     for op in ops:
+        doc: kb.Document | None = None
         if op.action == "remove":
             if _remove(target=target, document_id=op.document_id):
                 tally.add("deleted")
@@ -207,17 +247,19 @@ def commit(*, target: Target, ops: list[Op], tally: Tally) -> None:
             tally.add("unchanged")
         elif op.action == "touch":
             assert isinstance(op.change, Upsert)
-            _touch(target=target, document_id=op.document_id, change=op.change)
+            doc = _put(target=target, change=op.change, content=None, parent=parent)
             tally.add("unchanged")
         elif op.action == "write":
             assert isinstance(op.change, Upsert)
             try:
                 with transaction.atomic():  # a savepoint: one refused item leaves the page intact
-                    _write(target=target, op=op)
+                    doc = _put(target=target, change=op.change, content=op.content, parent=parent)
             except (InvalidInput, TooLarge, UnsupportedMedia) as exc:
                 tally.fail(target=target, item=op.change.external_id, title=op.change.title, error=str(exc))
                 continue
             tally.add("updated" if op.document_id else "created")
+        if op.children and doc is not None:
+            commit(target=target, ops=op.children, tally=tally, parent=doc)
 
 
 def _metadata(target: Target, change: Upsert) -> dict[str, Any]:
@@ -225,11 +267,12 @@ def _metadata(target: Target, change: Upsert) -> dict[str, Any]:
             "parent_id": change.parent_id}
 
 
-def _put(*, target: Target, change: Upsert, content: Content | None) -> None:
+def _put(*, target: Target, change: Upsert, content: Content | None, parent: kb.Document | None = None) -> kb.Document:
     """Through knowledge's one way in for a source's item (no content: same content, new
-    title/revision/link — the row and its chunks' titles change, nothing is embedded)."""
+    title/revision/link — the row and its chunks' titles change, nothing is embedded);
+    ``parent``: the item is a child document of it (an attachment of a mail)."""
     scope = target.scope
-    documents.document_put(
+    return documents.document_put(
         tenant=target.connection.tenant, connection_id=target.connection.pk, source_kind=change.source_kind,
         external_id=change.external_id, title=_title(change), revision=change.revision,
         text=content.text if content is not None and content.data is None else None,
@@ -237,17 +280,8 @@ def _put(*, target: Target, change: Upsert, content: Content | None) -> None:
         filename=(content.filename or change.title) if content is not None else "",
         kind=target.source.kind, scope=scope,
         owner=target.connection.owner if scope == kb.DocScope.PERSONAL else None,
-        metadata=_metadata(target, change),
-    )
-
-
-def _touch(*, target: Target, document_id: int | None, change: Upsert) -> None:
-    _put(target=target, change=change, content=None)
-
-
-def _write(*, target: Target, op: Op) -> None:
-    assert isinstance(op.change, Upsert)
-    _put(target=target, change=op.change, content=op.content)
+        metadata=_metadata(target, change), parent=parent,
+    ).document
 
 
 def _remove(*, target: Target, document_id: int | None) -> bool:
@@ -266,14 +300,16 @@ def _remove(*, target: Target, document_id: int | None) -> bool:
 
 def sweep(*, target: Target, seen: set[str], tally: Tally) -> None:
     """After a COMPLETE enumeration: remove the source's documents it did not see."""
-    for doc in source_documents(target=target).exclude(external_id__in=seen).only("pk"):
+    for doc in source_documents(target=target).filter(parent__isnull=True).exclude(external_id__in=seen).only("pk"):
         if _remove(target=target, document_id=doc.pk):
             tally.add("deleted")
 
 
 def remove_unselected(*, connection: models.Connection, source_ids: list[int], tally: Tally) -> None:
     """Documents of sources taken out of the selection leave like deletions."""
-    for doc in connection_documents(connection=connection).exclude(metadata__source__in=source_ids):
+    for doc in connection_documents(connection=connection).filter(parent__isnull=True).exclude(
+        metadata__source__in=source_ids
+    ):
         services.document_delete(document=doc)
         tally.add("deleted")
 

@@ -20,11 +20,17 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Content:
-    """An item's content: rendered text (virtual documents) or a file's bytes."""
+    """An item's content: rendered text (virtual documents) or a file's bytes.
+
+    ``children``: when not None, the item's complete set of child items as read with it
+    (a mail's attachments): each lands as a child document of the item (removed with it),
+    through the same revision and content-hash checks; a child no longer listed is removed.
+    None means the item has no children to reconcile."""
 
     text: str | None = None
     data: bytes | None = None
     filename: str = ""
+    children: tuple[Upsert, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,13 @@ client (connections.providers.microsoft).
   in the delta: its files are removed by their recorded container (listed and added).
 * Outlook mail folders: one virtual document per message rendered by the source's
   ``mail_tier`` (connections.mailclean), within ``KB_MAIL_WINDOW_DAYS``; ``@removed``
-  tombstones (deleted or moved out) remove it. TODO: attachments as child documents.
+  tombstones (deleted or moved out) remove it. Attachments (DESIGN §9): a message's file
+  attachments are listed when the message itself is read (a new or changed ``changeKey``;
+  Graph's ``hasAttachments`` says whether to ask) and become its child documents through
+  the file pipeline (``Content.children``), removed with it. Inline attachments (images in
+  the body), attached messages and cloud links are not files of the message and are
+  skipped; an attachment over the upload limit is that item's failure on the run, not the
+  run's. The ``metadata`` tier (headers only) takes no attachments.
 * Teams channels: one virtual document per thread (root + replies), revision = the root's
   ``lastModifiedDateTime`` (Graph bumps it when a reply is added, edited or deleted);
   soft-deleted replies leave the text, a deleted root removes the thread; threads whose last
@@ -21,6 +27,7 @@ client (connections.providers.microsoft).
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -192,7 +199,7 @@ class MicrosoftAdapter:
                 changes.append(Upsert(
                     external_id=message.id, source_kind=kb.SourceKind.OUTLOOK, revision=message.revision,
                     title=message.subject.strip() or "(no subject)", url=message.web_link,
-                    fetch=functools.partial(_mail_content, message, tier),
+                    fetch=functools.partial(self._mail_content, message, tier),
                 ))
             yield Page(changes=changes, next_link=page.next_link, final_link=page.delta_link)
 
@@ -220,6 +227,25 @@ class MicrosoftAdapter:
 
     def _download(self, item: microsoft.DriveItem, limit: int) -> Content:
         return Content(data=self.graph.download(item, max_bytes=limit), filename=item.name)
+
+    def _mail_content(self, message: microsoft.MailMessage, tier: str) -> Content:
+        return Content(text=render_mail(message, tier=tier), children=tuple(self._attachments(message, tier)))
+
+    def _attachments(self, message: microsoft.MailMessage, tier: str) -> Iterator[Upsert]:
+        if not message.has_attachments or tier == models.MailTier.METADATA:
+            return
+        limit = settings.KB_MAX_UPLOAD_MB * 1024 * 1024
+        for attachment in self.graph.message_attachments(message_id=message.id):
+            if not attachment.is_file or attachment.is_inline:
+                continue
+            yield Upsert(
+                external_id=attachment_external_id(message.id, attachment.id), source_kind=kb.SourceKind.OUTLOOK,
+                revision=attachment.revision, title=attachment.name or "attachment", url=message.web_link,
+                fetch=functools.partial(self._attachment_download, attachment, limit),
+            )
+
+    def _attachment_download(self, attachment: microsoft.Attachment, limit: int) -> Content:
+        return Content(data=self.graph.attachment_content(attachment, max_bytes=limit), filename=attachment.name)
 
     def _thread_content(self, root: microsoft.ChannelMessage, tier: str) -> Content:
         return Content(text=self._thread_text(root, tier=tier))
@@ -257,8 +283,11 @@ def thread_title(root: microsoft.ChannelMessage, *, channel: str) -> str:
     return mailclean.cut(first, 80) or f"Thread in {channel or 'a channel'}"
 
 
-def _mail_content(message: microsoft.MailMessage, tier: str) -> Content:
-    return Content(text=render_mail(message, tier=tier))
+def attachment_external_id(message_id: str, attachment_id: str) -> str:
+    """A child document's identity: its message's id and a digest of the attachment's id
+    (Graph's attachment ids are long; the pair stays well within the identity column)."""
+    digest = hashlib.sha256(attachment_id.encode()).hexdigest()[:32]
+    return f"{message_id}/attachment/{digest}"
 
 
 def render_mail(message: microsoft.MailMessage, *, tier: str) -> str:

@@ -315,3 +315,48 @@ def test_deleting_a_folder_reports_a_tombstone_for_it_and_everything_under_it(
     assert {i.id for i in changed} == {folder, sub, *files}
     assert all(i.deleted for i in changed)
     assert [i.id for i in graph.children(drive_id=drive)] == [keep]
+
+
+def test_message_attachments_are_listed_without_their_bytes_and_fetched_raw(
+    ms: FakeMicrosoft, graph: microsoft.GraphClient
+) -> None:
+    store = ms.store
+    inbox = store.mail_folder_id("inbox") or ""
+    message = store.mail_add(folder_id=inbox, subject="Forms", body="Attached.")
+    form = store.attachment_add(message, name="intake-form.txt", content=b"Name, date of birth, insurer.")
+    store.attachment_add(message, name="logo.png", content=b"\x89PNG", is_inline=True)
+    store.attachment_add(message, name="Fwd: question", content=b"", kind="item")
+
+    listed = list(graph.message_attachments(message_id=message))
+
+    assert [(a.name, a.kind, a.is_inline) for a in listed] == [
+        ("intake-form.txt", "file", False), ("logo.png", "file", True), ("Fwd: question", "item", False)]
+    [listing] = ms.requests_to("/attachments")
+    assert listing.query["$select"] == "id,name,contentType,size,isInline,lastModifiedDateTime"
+    assert listing.headers["prefer"] == 'IdType="ImmutableId"'
+    assert listed[0].id == form and listed[0].size >= len(b"Name, date of birth, insurer.")
+    assert listed[0].revision.startswith("att:")
+    assert graph.attachment_content(listed[0], max_bytes=10_000) == b"Name, date of birth, insurer."
+    assert ms.requests_to("/attachments")[-1].path.endswith(f"/attachments/{form}/$value")
+
+
+def test_an_attachment_over_the_limit_is_item_too_large_before_any_download(
+    ms: FakeMicrosoft, graph: microsoft.GraphClient
+) -> None:
+    inbox = ms.store.mail_folder_id("inbox") or ""
+    message = ms.store.mail_add(folder_id=inbox, subject="Big", body="Attached.")
+    ms.store.attachment_add(message, name="big.txt", content=b"x" * 5000)
+    [attachment] = graph.message_attachments(message_id=message)
+
+    with pytest.raises(errors.ItemTooLarge):
+        graph.attachment_content(attachment, max_bytes=1000)
+    assert not ms.requests_to("/$value")
+
+
+def test_attachments_of_a_deleted_message_are_item_gone(ms: FakeMicrosoft, graph: microsoft.GraphClient) -> None:
+    inbox = ms.store.mail_folder_id("inbox") or ""
+    message = ms.store.mail_add(folder_id=inbox, subject="Gone", body="Attached.")
+    ms.store.attachment_add(message, name="a.txt", content=b"alpha")
+    ms.store.mail_delete(message)
+    with pytest.raises(errors.ItemGone):
+        list(graph.message_attachments(message_id=message))

@@ -104,8 +104,9 @@ def test_the_demo_shared_inbox_and_teams_channel_are_retrievable_once_shared(
 
     run = sync(connection, "backfill")
 
-    assert run.status == "succeeded" and run.counts["created"] == 4  # three mails, one thread
+    assert run.status == "succeeded" and run.counts["created"] == 5  # three mails, an attachment, one thread
     assert "Jonas" in retrieved(retrieve_api, "new hygienist December")
+    assert "45 minutes" in retrieved(retrieve_api, "how long does a cleaning with Jonas take")
     assert "299 EUR" in retrieved(retrieve_api, "whitening offer price")
 
 
