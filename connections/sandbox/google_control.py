@@ -7,7 +7,8 @@ changes feed and Gmail's history exactly as a change at Google would.
   ``folder``, ``file``, ``doc``, ``mail``; live items only).
 * ``POST /_sandbox/items`` with ``{"kind": "file"|"doc", "name", "text", "parent"?}`` (a
   folder id or name, default My Drive) or ``{"kind": "mail", "subject", "text", "label"?}``
-  (a label id or name, default ``Front desk``) → 201 ``{id}``.
+  (a label id or name, default ``Front desk``; ``folder`` is read as the label, as
+  ``kb_sandbox add --kind mail --parent`` sends it) → 201 ``{id}``.
 * ``POST /_sandbox/items/{id}`` with ``{"text"?, "name"?}`` → edited (a mail is replaced by a
   new message, as Gmail messages are immutable: the answer names the new id).
 * ``DELETE /_sandbox/items/{id}`` → a file or folder to the bin, a mail deleted for good.
@@ -64,7 +65,7 @@ def _add(store: GoogleStore, data: dict[str, Any]) -> str:
             return store.doc_add(name=str(data["name"]), text=text, parent_id=parent)
         return store.file_add(name=str(data["name"]), content=text.encode(), parent_id=parent)
     if kind == "mail":
-        label = _label(store, str(data.get("label") or "Front desk"))
+        label = _label(store, str(data.get("label") or data.get("folder") or "Front desk"))
         return store.mail_add(labels=["INBOX", label] if label != "INBOX" else ["INBOX"],
                               subject=str(data.get("subject") or data.get("name") or ""), body=text)
     raise ValueError(f"unknown kind {kind!r} (file, doc or mail)")
