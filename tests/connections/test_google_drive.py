@@ -239,3 +239,19 @@ def test_a_broken_file_is_recorded_and_the_others_land(
 
     assert run.status == "succeeded" and run.counts["failed"] == 1 and run.counts["created"] == 1
     assert run.item_errors[0]["title"] == "bad.txt"
+
+
+def test_a_delta_with_no_change_costs_one_changes_request_and_fetches_nothing(
+    gfake: FakeGoogle, gconnection: models.Connection, folder: str, sync: Sync
+) -> None:
+    for n in range(3):
+        gfake.store.file_add(name=f"f{n}.txt", content=f"file {n}".encode(), parent_id=folder)
+    share(gconnection, folder)
+    sync(gconnection, "backfill")
+    before = len(gfake.requests)
+
+    run = sync(gconnection)
+
+    sent = gfake.requests[before:]
+    assert run.status == "succeeded" and run.counts["seen"] == 0
+    assert [r.path for r in sent] == ["/drive/v3/changes"]

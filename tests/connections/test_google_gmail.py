@@ -161,3 +161,20 @@ def test_a_mail_that_cannot_be_read_is_recorded_and_the_others_land(
 
     assert run.status == "succeeded" and run.counts["failed"] == 1 and run.counts["created"] == 1
     assert [d.name for d in docs(gconnection)] == ["Fine"]
+
+
+def test_a_delta_with_no_change_costs_one_history_request_and_fetches_nothing(
+    gfake: FakeGoogle, gconnection: models.Connection, label: str, sync: Sync
+) -> None:
+    for n in range(3):
+        mail(gfake, label, f"Mail {n}", f"Body {n}.")
+    add_source(gconnection, surface="gmail_label", root_id=label)
+    sync(gconnection, "backfill")
+    gfake.store.mail_add(labels=["INBOX"], subject="Elsewhere", body="Another label's mail: no fetch.")
+    before = len(gfake.requests)
+
+    run = sync(gconnection)
+
+    sent = gfake.requests[before:]
+    assert run.status == "succeeded" and run.counts["seen"] == 0
+    assert [r.path for r in sent] == ["/gmail/v1/users/me/history"]
