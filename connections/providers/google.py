@@ -169,6 +169,10 @@ class Label:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file attached to a message. ``attachment_id`` changes between reads of the same
+    message (Gmail issues a fresh one): ``part_id`` is what identifies it."""
+
+    part_id: str
     filename: str
     attachment_id: str
     size: int
@@ -254,7 +258,7 @@ def parse_message(data: dict[str, Any]) -> Message:
         body = part.get("body") or {}
         if part.get("filename") and body.get("attachmentId"):
             attachments.append(Attachment(
-                filename=str(part["filename"]), attachment_id=str(body["attachmentId"]),
+                part_id=str(part.get("partId") or len(attachments)), filename=str(part["filename"]), attachment_id=str(body["attachmentId"]),
                 size=int(body.get("size") or 0), mime_type=mime,
             ))
         elif mime == "text/plain" and not plain:

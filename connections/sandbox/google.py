@@ -406,7 +406,7 @@ class FakeGoogle:
                 return _error(500, "backendError", "Backend Error")
             if m[2]:
                 for attachment_id, _name, data in mail.attachments:
-                    if attachment_id == m[2]:
+                    if attachment_id == m[2].split("~")[0]:
                         encoded = base64.urlsafe_b64encode(data).decode().rstrip("=")
                         return _json(200, {"size": len(data), "data": encoded})
                 return _error(404, "notFound", "Requested entity was not found.")

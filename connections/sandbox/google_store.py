@@ -11,6 +11,7 @@ mutation appends a history record whose id is the new ``historyId``.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -267,8 +268,10 @@ class GoogleStore:
         parts: list[dict[str, Any]] = [{"partId": "0", "mimeType": "multipart/alternative", "filename": "",
                                         "body": {"size": 0}, "parts": [text_part]}] if mail.html else [text_part]
         for index, (attachment_id, name, data) in enumerate(mail.attachments, start=1):
+            # Gmail hands out a fresh attachmentId on every read of the message.
+            fresh = f"{attachment_id}~{secrets.token_hex(4)}"
             parts.append({"partId": str(index), "mimeType": _mime(name), "filename": name, "headers": [],
-                          "body": {"attachmentId": attachment_id, "size": len(data)}})
+                          "body": {"attachmentId": fresh, "size": len(data)}})
         return {
             "id": mail.id, "threadId": mail.thread_id, "labelIds": sorted(mail.labels),
             "snippet": mail.body[:100], "historyId": str(self.history_id),

@@ -19,11 +19,16 @@
   that moves it in or out of the selected label, is checked against its current labels (one
   ``messages.get``) and kept or removed. Trash and spam leave. External id = the Gmail
   message id; one virtual document per message rendered by the source's ``mail_tier``.
-  TODO: attachments as child documents (the engine has no child documents yet).
+  Attachments (DESIGN §9) become child documents of their message through the file pipeline
+  (``Content.children``, identity = message id + MIME part id, since Gmail's attachment ids
+  change between reads), read when the message is (Gmail messages are immutable); the
+  ``metadata`` tier takes none. They need the engine's child documents (``Content.children``,
+  added for Outlook attachments on another branch): until that is merged, none are listed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Iterator
@@ -41,6 +46,9 @@ DRIVE_SURFACES = (models.Surface.GDRIVE_FOLDER, models.Surface.SHARED_DRIVE)
 MAX_DEPTH = 64
 GMAIL_PAGE = 100
 LEAVES_MAILBOX = frozenset({"TRASH", "SPAM"})
+# The engine reconciles an item's children (Content.children) once the Outlook attachments
+# branch is merged; before that, a message's attachments are not listed.
+ENGINE_HAS_CHILDREN = "children" in {f.name for f in dataclasses.fields(Content)}
 
 
 def _shared_drive_id(source: models.ConnectionSource) -> str | None:
@@ -281,8 +289,32 @@ class GoogleAdapter:
         return Upsert(
             external_id=message.id, source_kind=kb.SourceKind.GMAIL, revision=f"gmail:{message.id}",
             title=message.subject.strip() or "(no subject)", url=message.web_url,
-            fetch=functools.partial(_mail_content, message, source.mail_tier),
+            fetch=functools.partial(self._mail_content, message, source.mail_tier),
         )
+
+    def _mail_content(self, message: google.Message, tier: str) -> Content:
+        text = render_mail(message, tier=tier)
+        if not ENGINE_HAS_CHILDREN:
+            return Content(text=text)
+        children = tuple(self._attachments(message, tier))
+        return Content(text=text, children=children)  # type: ignore[call-arg, unused-ignore]
+
+    def _attachments(self, message: google.Message, tier: str) -> Iterator[Upsert]:
+        if tier == models.MailTier.METADATA:
+            return
+        for attachment in message.attachments:
+            yield Upsert(
+                external_id=attachment_external_id(message.id, attachment.part_id), source_kind=kb.SourceKind.GMAIL,
+                revision=f"gmail:{message.id}:{attachment.part_id}", title=attachment.filename or "attachment",
+                url=message.web_url, fetch=functools.partial(self._attachment_content, message.id, attachment),
+            )
+
+    def _attachment_content(self, message_id: str, attachment: google.Attachment) -> Content:
+        limit = settings.KB_MAX_UPLOAD_MB * 1024 * 1024
+        if attachment.size > limit:
+            raise errors.ItemTooLarge(f"{attachment.filename} is {attachment.size} bytes (limit {limit})", code="too_large")
+        data = self.client.attachment(message_id=message_id, attachment_id=attachment.attachment_id)
+        return Content(data=data, filename=attachment.filename)
 
 
 def _window_start() -> datetime:
@@ -307,8 +339,8 @@ def _subtree(root: str, folders: dict[str, str | None]) -> list[str]:
     return out
 
 
-def _mail_content(message: google.Message, tier: str) -> Content:
-    return Content(text=render_mail(message, tier=tier))
+def attachment_external_id(message_id: str, part_id: str) -> str:
+    return f"{message_id}/attachment/{part_id}"
 
 
 def render_mail(message: google.Message, *, tier: str) -> str:

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from connections import models
 from connections.sync import cursors, engine
+from connections.sync import google as gmail_sync
+from knowledge import models as kb
 from tests.connections.google_fixtures import gconnect as gconnect  # noqa: F401, PLC0414 - fixtures
 from tests.connections.google_fixtures import gconnection as gconnection  # noqa: F401, PLC0414
 from tests.connections.google_fixtures import gfake as gfake  # noqa: F401, PLC0414
@@ -178,3 +180,25 @@ def test_a_delta_with_no_change_costs_one_history_request_and_fetches_nothing(
     sent = gfake.requests[before:]
     assert run.status == "succeeded" and run.counts["seen"] == 0
     assert [r.path for r in sent] == ["/gmail/v1/users/me/history"]
+
+
+@pytest.mark.skipif(not gmail_sync.ENGINE_HAS_CHILDREN,
+                    reason="child documents (Content.children) come with the Outlook attachments branch")
+def test_a_mails_attachment_is_a_child_document_and_leaves_with_its_mail(
+    gfake: FakeGoogle, gconnection: models.Connection, label: str, sync: Sync, retrieval_on: Any, retrieve_api: Any
+) -> None:
+    prices = b"Price list 2027. A root canal treatment costs 640 euros; a crown costs 890 euros."
+    message = mail(gfake, label, "Our new prices", "See the attached list.", attachments=[("prices-2027.txt", prices)])
+    add_source(gconnection, surface="gmail_label", root_id=label, mail_tier="body")
+
+    run = sync(gconnection, "backfill")
+
+    assert run.status == "succeeded" and run.counts["failed"] == 0, run.item_errors
+    parent = kb.Document.objects.get(connection=gconnection, external_id=message)
+    [child] = kb.Document.objects.filter(connection=gconnection, parent=parent)
+    assert child.name == "prices-2027.txt" and child.source_kind == "gmail"
+    assert "640 euros" in retrieved(retrieve_api, "how much does a root canal cost")
+
+    gfake.store.mail_delete(message)
+    sync(gconnection)
+    assert not kb.Document.objects.filter(connection=gconnection).exists()
