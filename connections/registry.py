@@ -194,8 +194,14 @@ def _google(token: TokenSource) -> google.GoogleClient:
 
 
 def google_account(access_token: str) -> AccountInfo:
+    """Drive's ``about`` (``user.emailAddress``, ``permissionId``), else the Gmail profile
+    when Drive may not be read."""
     with _google(lambda _refused: access_token) as client:
-        account = client.about()
+        try:
+            account = client.about()
+        except errors.AccessDenied:
+            profile = client.profile()
+            return AccountInfo(external_id=profile.email, label=profile.email)
     return AccountInfo(external_id=account.id, label=account.label)
 
 
