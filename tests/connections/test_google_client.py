@@ -104,8 +104,9 @@ def test_changes_page_by_token_and_report_removed_and_trashed_files(fake: FakeGo
     seen += page.changes
     by_id = {c.file_id: c for c in seen}
     assert by_id[ids[1]].removed and by_id[ids[1]].file is None
-    assert by_id[ids[0]].file is not None and by_id[ids[0]].file.trashed
-    assert by_id[ids[2]].file is not None and by_id[ids[2]].file.revision.startswith("md5:")
+    trashed, kept = by_id[ids[0]].file, by_id[ids[2]].file
+    assert trashed is not None and trashed.trashed
+    assert kept is not None and kept.revision.startswith("md5:")
     assert page.new_start_page_token == str(fake.store.seq)
 
 
