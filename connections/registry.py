@@ -17,6 +17,11 @@ engine reads back from ``ConnectionSource`` (``extra`` holds what the root's lis
 * ``mail_folder``: ``root_id`` = the folder id; ``parent_id`` = the parent folder when it is
   listed too.
 * ``teams_channel``: ``root_id`` = the channel id; ``extra`` = ``{"team_id": …}``.
+* ``gdrive_folder``: ``root_id`` = a Drive folder id ("My Drive" is its root folder, with two
+  levels of folders under it); a folder of a shared drive has ``extra`` = ``{"drive_id": …}``.
+  ``shared_drive``: ``root_id`` = the shared drive's id.
+* ``gmail_label``: ``root_id`` = the label id (``INBOX``, ``Label_12``…); a nested label
+  (``Parent/Child``) has the parent label as ``parent_id``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 from django.conf import settings
 
 from connections import models, oauth, tokens
-from connections.providers import errors, microsoft
+from connections.providers import errors, google, microsoft
 
 # Top-level folders listed per drive, and child mail folders per folder (the listing is a
 # request-time call: it stays small).
@@ -177,7 +182,81 @@ MICROSOFT = ProviderSpec(
     has_sandbox=True,
 )
 
-_SPECS: dict[str, ProviderSpec] = {MICROSOFT.name: MICROSOFT}
+# --- Google ----------------------------------------------------------------------------------------
+
+# System labels worth selecting (the others are states, not places: UNREAD, STARRED, SPAM…).
+GMAIL_SYSTEM_LABELS = {"INBOX": "Inbox", "SENT": "Sent"}
+
+
+def _google(token: TokenSource) -> google.GoogleClient:
+    return google.GoogleClient(drive_url=settings.KB_GOOGLE_DRIVE_URL, gmail_url=settings.KB_GOOGLE_GMAIL_URL,
+                               token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
+
+
+def google_account(access_token: str) -> AccountInfo:
+    """Drive's ``about`` (``user.emailAddress``, ``permissionId``), else the Gmail profile
+    when Drive may not be read."""
+    with _google(lambda _refused: access_token) as client:
+        try:
+            account = client.about()
+        except errors.AccessDenied:
+            profile = client.profile()
+            return AccountInfo(external_id=profile.email, label=profile.email)
+    return AccountInfo(external_id=account.id, label=account.label)
+
+
+def _subfolders(client: google.GoogleClient, folder_id: str, *, drive_id: str | None = None) -> list[google.DriveFile]:
+    return client.children(folder_id, drive_id=drive_id, folders_only=True).files[:MAX_FOLDERS_PER_DRIVE]
+
+
+def google_roots(token: TokenSource) -> RootListing:
+    """"My Drive" and its folders two levels deep, shared drives and their top-level folders
+    (``Drive / Folder``), Gmail labels. A surface the account may not read is left out with
+    a warning; other errors raise."""
+    listing = RootListing(items=[])
+    folder = models.Surface.GDRIVE_FOLDER
+    with _google(token) as client:
+        try:
+            root = client.file("root")
+            listing.items.append(Root(surface=folder, root_id=root.id, label="My Drive"))
+            for top in _subfolders(client, root.id):
+                listing.items.append(Root(surface=folder, root_id=top.id, label=f"My Drive / {top.name}",
+                                          parent_id=root.id))
+                for sub in _subfolders(client, top.id):
+                    listing.items.append(Root(surface=folder, root_id=sub.id,
+                                              label=f"My Drive / {top.name} / {sub.name}", parent_id=top.id))
+            for drive in client.shared_drives():
+                listing.items.append(Root(surface=models.Surface.SHARED_DRIVE, root_id=drive.id, label=drive.name))
+                for top in _subfolders(client, drive.id, drive_id=drive.id):
+                    listing.items.append(Root(surface=folder, root_id=top.id, label=f"{drive.name} / {top.name}",
+                                              parent_id=drive.id, extra={"drive_id": drive.id}))
+        except errors.AccessDenied:
+            listing.warnings.append("Google Drive: this account may not read Drive (the Drive permission was not granted).")
+        try:
+            labels = client.labels()
+            by_name = {label.name: label.id for label in labels}
+            for label in labels:
+                if label.type == "system" and label.id not in GMAIL_SYSTEM_LABELS:
+                    continue
+                parent = by_name.get(label.name.rsplit("/", 1)[0], "") if "/" in label.name else ""
+                listing.items.append(Root(surface=models.Surface.GMAIL_LABEL, root_id=label.id,
+                                          label=GMAIL_SYSTEM_LABELS.get(label.id, label.name), parent_id=parent))
+        except errors.AccessDenied:
+            listing.warnings.append("Gmail: this account has no mailbox, or it may not be read.")
+    return listing
+
+
+GOOGLE = ProviderSpec(
+    name=models.Provider.GOOGLE,
+    label=models.Provider.GOOGLE.label,
+    surfaces=(models.Surface.GDRIVE_FOLDER, models.Surface.SHARED_DRIVE, models.Surface.GMAIL_LABEL),
+    account=google_account,
+    roots=google_roots,
+    revoke_url=lambda: settings.KB_GOOGLE_REVOKE_URL,
+    has_sandbox=True,
+)
+
+_SPECS: dict[str, ProviderSpec] = {MICROSOFT.name: MICROSOFT, GOOGLE.name: GOOGLE}
 
 
 def get(name: str) -> ProviderSpec | None:

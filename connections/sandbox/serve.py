@@ -1,11 +1,14 @@
 """The sandbox under ``kb_serve`` (``make run``): started in the supervisor process before the
-web and worker processes, which reach it through the ordinary Microsoft settings.
+web and worker processes, which reach it through the ordinary provider settings. One
+function per provider (``start_microsoft``, ``start_google``); ``start`` runs them all.
 
 On when ``KB_SANDBOX_PROVIDERS`` says so, and by default (the variable unset) when no
 ``KB_MS_CLIENT_ID`` is set; never instead of a real client id. The account and its grants are
 kept in ``KB_DATA_DIR/sandbox/microsoft.pickle`` and the port is reused across restarts (delta
 links stored by connections carry it), so a connection made yesterday still syncs today.
-``KB_SANDBOX_PORT`` fixes the port.
+``KB_SANDBOX_PORT`` fixes the port (Google's: the next one). The Google sandbox (``google.FakeGoogle``) is on by the same
+rule, unless ``KB_GOOGLE_CLIENT_ID`` is set; its state is ``google.pickle``, its port and URL
+``google-port`` / ``google-url`` (``kb_sandbox --url`` reaches it).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from connections.sandbox import demo
+from connections.sandbox import demo, google_demo
+from connections.sandbox.google import FakeGoogle
 from connections.sandbox.server import FakeMicrosoft
 from knowledge import serve_hooks
 
@@ -36,18 +40,24 @@ def url_file() -> Path:
     return state_dir() / "url"
 
 
-def wanted() -> bool:
+def _on() -> bool:
     explicit = os.environ.get("KB_SANDBOX_PROVIDERS")
-    on = settings.KB_SANDBOX_PROVIDERS if explicit not in (None, "") else not settings.KB_MS_CLIENT_ID
+    return bool(settings.KB_SANDBOX_PROVIDERS if explicit not in (None, "") else not settings.KB_MS_CLIENT_ID)
+
+
+def wanted() -> bool:
+    on = _on()
     if on and settings.KB_MS_CLIENT_ID:
         logger.warning("KB_SANDBOX_PROVIDERS is on but KB_MS_CLIENT_ID is set: the real Microsoft app is used")
         return False
     return bool(on)
 
 
-def _start_server(fake: FakeMicrosoft) -> None:
-    port_file = state_dir() / "port"
-    ports = [settings.KB_SANDBOX_PORT] if settings.KB_SANDBOX_PORT else []
+def _start_server(fake: FakeMicrosoft | FakeGoogle, *, port_name: str = "port", offset: int = 0) -> None:
+    """``offset``: the provider's place after ``KB_SANDBOX_PORT`` (Microsoft 0, Google 1)."""
+    port_file = state_dir() / port_name
+    fixed = settings.KB_SANDBOX_PORT + offset if settings.KB_SANDBOX_PORT else 0
+    ports = [fixed] if fixed else []
     if not ports and port_file.exists():
         ports.append(int(port_file.read_text().strip() or 0))
     ports.append(0)
@@ -57,13 +67,34 @@ def _start_server(fake: FakeMicrosoft) -> None:
             fake.start()
             break
         except OSError:
-            if port == ports[-1] or settings.KB_SANDBOX_PORT:
+            if port == ports[-1] or fixed:
                 raise
             logger.warning("sandbox port %s is taken: using another (stored delta links will fail once)", port)
     port_file.write_text(fake.base_url.rsplit(":", 1)[1])
 
 
 def start() -> serve_hooks.Started | None:
+    """Every provider's sandbox that is wanted, as one started service."""
+    started: list[serve_hooks.Started] = []
+    try:
+        for provider_start in (start_microsoft, start_google):
+            one = provider_start()
+            if one is not None:
+                started.append(one)
+    except BaseException:
+        serve_hooks.stop_all(started)
+        raise
+    if not started:
+        return None
+
+    def stop() -> None:
+        serve_hooks.stop_all(started)
+
+    env = {k: v for s in started for k, v in s.env.items()}
+    return serve_hooks.Started(env=env, banner=[line for s in started for line in s.banner], stop=stop)
+
+
+def start_microsoft() -> serve_hooks.Started | None:
     if not wanted():
         return None
     state_dir().mkdir(parents=True, exist_ok=True)
@@ -98,5 +129,47 @@ def start() -> serve_hooks.Started | None:
         fake.save()
         fake.stop()
         url_file().unlink(missing_ok=True)
+
+    return serve_hooks.Started(env=env, banner=banner, stop=stop)
+
+
+def google_url_file() -> Path:
+    return state_dir() / "google-url"
+
+
+def google_wanted() -> bool:
+    on = _on()
+    if on and settings.KB_GOOGLE_CLIENT_ID:
+        logger.warning("KB_SANDBOX_PROVIDERS is on but KB_GOOGLE_CLIENT_ID is set: the real Google app is used")
+        return False
+    return on
+
+
+def start_google() -> serve_hooks.Started | None:
+    if not google_wanted():
+        return None
+    state_dir().mkdir(parents=True, exist_ok=True)
+    fake = FakeGoogle(
+        client_id=f"{CLIENT_ID}.apps.googleusercontent.example", client_secret=secrets.token_urlsafe(24),
+        state_path=state_dir() / "google.pickle", record_requests=False,
+    )
+    if fake.restored:
+        fake.store.clock = max(fake.store.clock, datetime.now(UTC))
+    else:
+        google_demo.seed(fake.store)
+        fake.save()
+    _start_server(fake, port_name="google-port", offset=1)
+    google_url_file().write_text(fake.base_url)
+    env = {"KB_SANDBOX_PROVIDERS": "1", **fake.settings()}
+    banner = [
+        f"Sandbox Google account: {fake.store.user['emailAddress']} at {fake.base_url} "
+        f"({'restored' if fake.restored else 'new demo business'})",
+        f"  change it with `manage.py kb_sandbox --url {fake.base_url} list|add|edit|delete`",
+    ]
+
+    def stop() -> None:
+        fake.save()
+        fake.stop()
+        google_url_file().unlink(missing_ok=True)
 
     return serve_hooks.Started(env=env, banner=banner, stop=stop)

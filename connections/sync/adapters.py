@@ -18,4 +18,13 @@ def for_connection(connection: models.Connection) -> Adapter:
 
         client = graph.GraphClient(graph_url=settings.KB_MS_GRAPH_URL, token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
         return MicrosoftAdapter(graph=client)
+    if connection.provider == models.Provider.GOOGLE:
+        from connections.providers import google
+        from connections.sync.google import GoogleAdapter
+
+        return GoogleAdapter(client=google.GoogleClient(
+            drive_url=settings.KB_GOOGLE_DRIVE_URL, gmail_url=settings.KB_GOOGLE_GMAIL_URL,
+            token=lambda refused: tokens.access_token_get(connection=connection, refused_token=refused),
+            timeout=settings.KB_PROVIDER_TIMEOUT,
+        ))
     raise NotImplementedError(f"no sync adapter for {connection.provider}")
