@@ -11,3 +11,4 @@ class ConnectionsConfig(AppConfig):
         from knowledge import serve_hooks
 
         serve_hooks.register(serve.start)
+        serve_hooks.register(serve.start_clickup)

@@ -100,3 +100,57 @@ def start() -> serve_hooks.Started | None:
         url_file().unlink(missing_ok=True)
 
     return serve_hooks.Started(env=env, banner=banner, stop=stop)
+
+
+# --- ClickUp -------------------------------------------------------------------------------------
+
+
+def clickup_wanted() -> bool:
+    explicit = os.environ.get("KB_SANDBOX_PROVIDERS")
+    on = settings.KB_SANDBOX_PROVIDERS if explicit not in (None, "") else not settings.KB_CLICKUP_CLIENT_ID
+    return bool(on) and not settings.KB_CLICKUP_CLIENT_ID
+
+
+def start_clickup() -> serve_hooks.Started | None:
+    """The ClickUp sandbox (``KB_DATA_DIR/sandbox/clickup.pickle``, its port kept in
+    ``clickup-port``), like Microsoft's: on unless a real ClickUp client id is set."""
+    from connections.sandbox.clickup import FakeClickUp
+    from connections.sandbox.clickup_store import seed_demo
+
+    if not clickup_wanted():
+        return None
+    state_dir().mkdir(parents=True, exist_ok=True)
+    fake = FakeClickUp(client_id=CLIENT_ID, client_secret=secrets.token_urlsafe(24),
+                       state_path=state_dir() / "clickup.pickle", record_requests=False)
+    if not fake.restored:
+        seed_demo(fake.store)
+        fake.save()
+    port_file = state_dir() / "clickup-port"
+    for port in ([int(port_file.read_text().strip() or 0)] if port_file.exists() else []) + [0]:
+        fake.port = port
+        try:
+            fake.start()
+            break
+        except OSError:
+            if port == 0:
+                raise
+    port_file.write_text(fake.base_url.rsplit(":", 1)[1])
+    env = {
+        "KB_SANDBOX_PROVIDERS": "1",
+        "KB_CLICKUP_CLIENT_ID": fake.client_id,
+        "KB_CLICKUP_CLIENT_SECRET": fake.client_secret,
+        "KB_CLICKUP_AUTH_URL": fake.auth_url,
+        "KB_CLICKUP_API_URL": fake.api_url,
+        "KB_SANDBOX_CLICKUP_URL": fake.base_url,
+    }
+    banner = [
+        f"Sandbox ClickUp account: {fake.store.user['email']} at {fake.base_url} "
+        f"({'restored' if fake.restored else 'new demo business'})",
+        f"  change it with `manage.py kb_sandbox list|add|edit|delete --url {fake.base_url}`",
+    ]
+
+    def stop() -> None:
+        fake.save()
+        fake.stop()
+
+    return serve_hooks.Started(env=env, banner=banner, stop=stop)

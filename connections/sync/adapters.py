@@ -10,12 +10,20 @@ from connections.sync.changes import Adapter
 
 
 def for_connection(connection: models.Connection) -> Adapter:
+    def token(refused: str | None) -> str:
+        return tokens.access_token_get(connection=connection, refused_token=refused)
+
     if connection.provider == models.Provider.MICROSOFT:
         from connections.sync.microsoft import MicrosoftAdapter
 
-        def token(refused: str | None) -> str:
-            return tokens.access_token_get(connection=connection, refused_token=refused)
-
         client = graph.GraphClient(graph_url=settings.KB_MS_GRAPH_URL, token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
         return MicrosoftAdapter(graph=client)
+    if connection.provider == models.Provider.CLICKUP:
+        from connections import clickup_webhooks
+        from connections.providers import clickup
+        from connections.sync.clickup import ClickUpAdapter
+
+        clickup_webhooks.webhooks_ensure(connection=connection)
+        api = clickup.ClickUpClient(api_url=settings.KB_CLICKUP_API_URL, token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
+        return ClickUpAdapter(client=api, recheck=clickup_webhooks.rechecks_take(connection=connection))
     raise NotImplementedError(f"no sync adapter for {connection.provider}")
