@@ -22,6 +22,7 @@ run pauses without meeting the 429. A 429 raises ``Throttled`` with the time to 
 
 from __future__ import annotations
 
+import email.utils
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -256,6 +257,8 @@ class ClickUpClient:
         self.request_count = 0
         self.slept = 0.0  # seconds spent slowing down for the rate limit
         self._remaining: int | None = None
+        # ClickUp's clock (its Date header, whole seconds) at the latest answer, in ms.
+        self.server_time_ms: int | None = None
         self._reset_at: float | None = None  # time.time() of the reset
 
     def close(self) -> None:
@@ -291,6 +294,17 @@ class ClickUpClient:
         self.slept += pause
         self._sleep(pause)
 
+    def _note_time(self, response: httpx.Response) -> None:
+        raw = response.headers.get("Date")
+        if not raw:
+            return
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return
+        if when is not None:
+            self.server_time_ms = int(when.timestamp() * 1000)
+
     def _note_limits(self, response: httpx.Response) -> None:
         raw = response.headers.get("X-RateLimit-Remaining")
         if raw is None:
@@ -319,6 +333,7 @@ class ClickUpClient:
         except httpx.HTTPError as exc:
             raise errors.ProviderError(f"ClickUp unreachable: {type(exc).__name__}", code="network") from None
         self._note_limits(response)
+        self._note_time(response)
         raise_for_status(response)
         return response
 

@@ -12,13 +12,14 @@
   with the listing and reused by the fetch, so a task's render costs no extra request).
 * Backfill: the whole listing, by ``page`` until ``last_page``. Deltas: a ``date_updated_gt``
   watermark per source (the cursor link ``w=<ms>``; mid-feed ``w=…&s=…&page=…``), moved to
-  the start of the listing minus a margin for clock skew, so an update made while we list is
-  read again next time rather than missed.
+  the start of the listing by ClickUp's clock (less a second), so an update made while we
+  list is read again next time rather than missed.
 * ClickUp has no delete feed: ``present`` lists the ids still there (archived tasks are not
   listed: for us they are gone) and the engine's presence sweep removes the rest.
 * ``recheck``: task ids a webhook named (``taskDeleted``, ``taskUpdated``,
   ``taskCommentPosted``); each delta reads them once: gone (404) or archived → removed,
   otherwise re-read with its comments. It shortens the delay; it never replaces the sweep.
+  Tasks whose read failed (recorded on the run) are re-read the same way at the next delta.
 
 TODO: attachments into the file pipeline (the engine has no child documents yet).
 """
@@ -38,7 +39,10 @@ from connections.sync.changes import Change, Content, Page, Remove, Upsert
 from knowledge import models as kb
 
 KIND = kb.SourceKind.CLICKUP
-# The watermark is moved to the listing's start minus this (our clock against ClickUp's).
+# The watermark moves to the listing's start by ClickUp's clock (its Date header, whole
+# seconds) minus a second; by our clock (before the backfill, or without a Date header)
+# minus a margin for the clocks' skew.
+SERVER_CLOCK_MARGIN_MS = 1_000
 WATERMARK_MARGIN_MS = 120_000
 # The presence sweep runs on every delta run (each scheduled run): the engine also keeps
 # it at least daily.
@@ -109,23 +113,29 @@ class ClickUpAdapter:
         spaces, lists = _filters(source)
         for number, page in self.client.tasks(team_id=_team_id(source), space_ids=spaces, list_ids=lists,
                                               start_page=start):
-            changes = self._changes(source, page.tasks)
+            changes = self._changes(source, page.tasks, memo)
             yield Page(changes=changes, next_link=None if page.last_page else _link(page=number + 1))
 
     def changes(self, source: models.ConnectionSource, *, link: str, memo: dict[str, Any]) -> Iterator[Page]:
         at = _parse_link(link)
         watermark = at.get("w", 0)
-        start = at.get("s") or _now_ms() - WATERMARK_MARGIN_MS
+        start = at.get("s", 0)
         spaces, lists = _filters(source)
         for number, page in self.client.tasks(team_id=_team_id(source), space_ids=spaces, list_ids=lists,
                                               updated_gt=watermark, start_page=at.get("page", 0)):
-            changes = self._changes(source, page.tasks)
+            if not start:  # ClickUp's clock when the listing began (its Date header: whole seconds)
+                server = self.client.server_time_ms
+                start = server - SERVER_CLOCK_MARGIN_MS if server else _now_ms() - WATERMARK_MARGIN_MS
+            changes = self._changes(source, page.tasks, memo)
             if page.last_page:
                 yield Page(changes=changes, final_link=_link(w=max(watermark, start)))
             else:
                 yield Page(changes=changes, next_link=_link(w=watermark, s=start, page=number + 1))
-        if self.recheck:
-            yield Page(changes=self._rechecks(source), final_link=_link(w=max(watermark, start)))
+        # Tasks a webhook named, and tasks whose read failed last time (their revision was
+        # never stored, and an unchanged task is not listed again).
+        again = tuple(dict.fromkeys([*self.recheck, *memo.pop("retry", [])]))
+        if again:
+            yield Page(changes=self._rechecks(source, again, memo), final_link=_link(w=max(watermark, start)))
 
     def present(self, source: models.ConnectionSource, *, memo: dict[str, Any]) -> Iterator[list[str]]:
         """The ids of every task still in the source (the whole listing, ids only)."""
@@ -135,17 +145,17 @@ class ClickUpAdapter:
 
     # --- items -------------------------------------------------------------------------------
 
-    def _changes(self, source: models.ConnectionSource, tasks: list[clickup.Task]) -> list[Change]:
+    def _changes(self, source: models.ConnectionSource, tasks: list[clickup.Task], memo: dict[str, Any]) -> list[Change]:
         self._names.update((t.id, t.name) for t in tasks)
         out: list[Change] = []
         for task in tasks:
             if task.archived:
                 out.append(Remove(task.id, KIND))
             else:
-                out.append(self._upsert(task))
+                out.append(self._upsert(task, memo))
         return out
 
-    def _upsert(self, task: clickup.Task) -> Upsert:
+    def _upsert(self, task: clickup.Task, memo: dict[str, Any]) -> Upsert:
         try:
             newest = self.client.comment_page(task.id)
         except (errors.Throttled, errors.AuthRefused):
@@ -155,16 +165,16 @@ class ClickUpAdapter:
             failure = exc
             return Upsert(external_id=task.id, source_kind=KIND, revision=f"{task.date_updated}:?",
                           title=task.name, url=task.url, parent_id=task.list_id,
-                          fetch=functools.partial(_raise, failure))
+                          fetch=functools.partial(_failed, memo, task.id, failure))
         revision = f"{task.date_updated}:{newest[0].id if newest else '-'}"
         return Upsert(
             external_id=task.id, source_kind=KIND, revision=revision, title=task.name or "(untitled task)",
-            url=task.url, parent_id=task.list_id, fetch=functools.partial(self._content, task, newest),
+            url=task.url, parent_id=task.list_id, fetch=functools.partial(self._content, task, newest, memo),
         )
 
-    def _rechecks(self, source: models.ConnectionSource) -> list[Change]:
+    def _rechecks(self, source: models.ConnectionSource, task_ids: tuple[str, ...], memo: dict[str, Any]) -> list[Change]:
         out: list[Change] = []
-        for task_id in self.recheck:
+        for task_id in task_ids:
             if task_id not in self._rechecked:
                 try:
                     self._rechecked[task_id] = self.client.task(task_id)
@@ -174,17 +184,27 @@ class ClickUpAdapter:
             if task is None or task.archived:
                 out.append(Remove(task_id, KIND))
             elif _holds(source, task):
-                out.append(self._upsert(task))
+                out.append(self._upsert(task, memo))
         return out
 
-    def _content(self, task: clickup.Task, newest: list[clickup.Comment]) -> Content:
-        comments = self.client.comments(task.id, first=newest)
-        threads = [(c, self.client.replies(c.id) if c.reply_count else []) for c in reversed(comments)]
+    def _content(self, task: clickup.Task, newest: list[clickup.Comment], memo: dict[str, Any]) -> Content:
+        try:
+            comments = self.client.comments(task.id, first=newest)
+            threads = [(c, self.client.replies(c.id) if c.reply_count else []) for c in reversed(comments)]
+        except (errors.Throttled, errors.AuthRefused):
+            raise
+        except errors.ProviderError as exc:
+            _failed(memo, task.id, exc)
         parent = self._names.get(task.parent, "") if task.parent else ""
         return Content(text=render_task(task, threads, parent_name=parent))
 
 
-def _raise(exc: Exception) -> Content:
+def _failed(memo: dict[str, Any], task_id: str, exc: Exception) -> Content:
+    """An item's read failed: the engine records it on the run; the next delta reads it again
+    (``memo`` is stored with the page's cursor)."""
+    retry = memo.setdefault("retry", [])
+    if task_id not in retry:
+        retry.append(task_id)
     raise exc
 
 
