@@ -11,7 +11,11 @@ import pytest
 from connections import models, services
 from connections.sync import cursors, engine
 from knowledge import models as kb
-from tests.connections.clickup_support import cu, cu_connect, cu_connection, demo, share  # noqa: F401
+from tests.connections.clickup_support import cu as cu  # noqa: PLC0414 - fixtures
+from tests.connections.clickup_support import cu_connect as cu_connect  # noqa: PLC0414
+from tests.connections.clickup_support import cu_connection as cu_connection  # noqa: PLC0414
+from tests.connections.clickup_support import demo as demo  # noqa: PLC0414
+from tests.connections.clickup_support import share
 from tests.connections.test_sync import Sync, docs, retrieved, texts
 from tests.connections.test_sync import sync as sync  # noqa: F401, PLC0414 - the fixture
 from tests.fakes.clickup_server import FakeClickUp

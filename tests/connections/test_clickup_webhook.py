@@ -4,8 +4,8 @@ now; the sweep stays. Plus the connection's API across tenants, and no secret in
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,8 +14,11 @@ from django.test import Client
 from connections import clickup_webhooks, models, services
 from knowledge import models as kb
 from tests.conftest import ApiClient
-from tests.connections import flow
-from tests.connections.clickup_support import cu, cu_connect, cu_connection, demo, share  # noqa: F401
+from tests.connections.clickup_support import cu as cu  # noqa: PLC0414 - fixtures
+from tests.connections.clickup_support import cu_connect as cu_connect  # noqa: PLC0414
+from tests.connections.clickup_support import cu_connection as cu_connection  # noqa: PLC0414
+from tests.connections.clickup_support import demo as demo  # noqa: PLC0414
+from tests.connections.clickup_support import share
 from tests.connections.test_secrets import rows_containing
 from tests.connections.test_sync import Sync, docs, retrieved, texts
 from tests.connections.test_sync import sync as sync  # noqa: F401, PLC0414 - the fixture
@@ -138,5 +141,3 @@ def test_another_tenants_user_gets_404_on_a_clickup_connection(
     theirs.refresh_from_db()
     assert theirs.status == "active"
 
-
-_ = flow  # the Microsoft flow helper: ClickUp's flow is spelled out above
