@@ -75,14 +75,14 @@ def handle(store: ClickUpStore, method: str, path: str, body: bytes) -> tuple[An
     if rest in store.comments and not store.comments[rest].deleted:
         if method == "DELETE":
             store.comment_delete(rest)
-            return _json(200, {"deleted": rest}), True
+            return _json(200, {"id": rest}), True
         if method == "POST" and data.get("text") is not None:
             store.comment_edit(rest, str(data["text"]))
             return _json(200, {"id": rest}), True
     if store.live_task(rest) is not None:
         if method == "DELETE":
             store.task_delete(rest)
-            return _json(200, {"deleted": rest}), True
+            return _json(200, {"id": rest}), True
         if method == "POST":
             if data.get("archived"):
                 store.task_archive(rest)
