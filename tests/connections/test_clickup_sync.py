@@ -210,3 +210,29 @@ def test_one_unreadable_task_is_recorded_on_the_run_and_the_others_land(
     # The others landed, and the run's delta read the broken one again (it was listed for
     # a retry, its revision never stored).
     assert len(docs(cu_connection)) == 4
+
+
+def test_the_sweep_of_1000_tasks_costs_ten_listing_requests(
+    cu: FakeClickUp, cu_connection: models.Connection, sync: Sync
+) -> None:
+    team = cu.store.team_add("Big Co")
+    space = cu.store.space_add(team, "Ops")
+    big = cu.store.list_add(space, "Tickets")
+    for n in range(1000):
+        cu.store.task_add(big, f"ticket {n}")
+    source = models.ConnectionSource.objects.create(
+        tenant=cu_connection.tenant, connection=cu_connection, surface="clickup_list", root_id=big,
+        label="Ops / Tickets", parent_id=space, share="tenant", extra={"team_id": team, "space_id": space},
+    )
+    # A source already backfilled, nothing changed since: the delta lists nothing new.
+    with_watermark = cursors.State(phase=cursors.DELTA, link=f"w={cu.store.tick() + 1000}")
+    cursors.save(source=source, state=with_watermark)
+    cu.requests.clear()
+
+    run = sync(cu_connection)
+
+    assert run.status == "succeeded", run.error
+    listings = cu.requests_to(f"/team/{team}/task")
+    assert len([r for r in listings if "date_updated_gt" in r.query]) == 1
+    assert len([r for r in listings if "date_updated_gt" not in r.query]) == 10
+    assert len(cu.requests) == 11
