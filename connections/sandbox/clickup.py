@@ -14,7 +14,9 @@ Every API answer carries ``X-RateLimit-Limit/Remaining/Reset`` (a fixed window);
 over answers 429. ``break_item`` makes the next read of a task's comments answer 500.
 Webhooks created through the API are kept (``webhooks``) with their secrets, and
 ``signed_delivery`` builds a delivery as ClickUp signs it. The ``/_sandbox/items`` control
-endpoints (loopback only) list, add, edit and delete tasks and comments (``kb_sandbox``).
+endpoints (loopback only) list, add, edit and delete tasks and comments (``kb_sandbox``);
+``POST /_sandbox/throttle {"count", "retry_after"}`` and ``POST /_sandbox/revoke`` pull the
+knobs of the same names.
 """
 
 from __future__ import annotations
@@ -354,6 +356,14 @@ class FakeClickUp:
         elif path == "/api/v2/oauth/token" and method == "POST":
             record.form = one
             answer = self._token(one)
+        elif path == "/_sandbox/throttle" and method == "POST":
+            data = json.loads(body or b"{}")
+            self.throttle_next(int(data.get("count", 1)), retry_after=str(data.get("retry_after", "30")))
+            answer = _json(200, {"throttled": int(data.get("count", 1))})
+        elif path == "/_sandbox/revoke" and method == "POST":
+            self.revoke()
+            self._dirty = True
+            answer = _json(200, {"revoked": True})
         elif path.startswith("/_sandbox/items"):
             from connections.sandbox import clickup_control
 

@@ -143,3 +143,16 @@ def test_the_code_exchange_posts_client_id_secret_and_code_and_gets_a_token_with
             client.exchange_code(code=code, redirect_uri="http://kb.test/cb", code_verifier=None)
     with clickup.ClickUpClient(api_url=fake.api_url, token=lambda _r: token_set.access_token) as api:
         assert api.user().label == "dana@brightsmile.example"
+
+
+def test_the_sandbox_control_endpoints_throttle_and_revoke(fake: FakeClickUp) -> None:
+    import httpx
+
+    with client_for(fake) as api:
+        assert httpx.post(f"{fake.base_url}/_sandbox/throttle", json={"count": 1, "retry_after": "9"}).status_code == 200
+        with pytest.raises(errors.Throttled):
+            api.user()
+        assert api.user().id
+        assert httpx.post(f"{fake.base_url}/_sandbox/revoke").status_code == 200
+        with pytest.raises(errors.AuthRefused):
+            api.user()

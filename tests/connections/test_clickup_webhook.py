@@ -30,7 +30,9 @@ URL = "/api/v1/connections/clickup/webhook"
 
 
 def deliver(body: bytes, signature: str) -> Any:
-    return Client().post(URL, body, content_type="application/json", headers={"X-Signature": signature})
+    # As ClickUp sends it: no cookie, no CSRF token.
+    return Client(enforce_csrf_checks=True).post(URL, body, content_type="application/json",
+                                                 headers={"X-Signature": signature})
 
 
 @pytest.fixture
@@ -141,3 +143,20 @@ def test_another_tenants_user_gets_404_on_a_clickup_connection(
     theirs.refresh_from_db()
     assert theirs.status == "active"
 
+
+
+def test_a_delivery_signed_for_one_tenants_webhook_touches_no_other_tenants_connection(
+    cu: FakeClickUp, demo: dict[str, str], cu_connect: Callable[..., models.Connection], other_tenant: kb.Tenant,
+    make_user: Callable[..., Any],
+) -> None:
+    mine = cu_connect()
+    theirs = cu_connect(to=other_tenant, owner=make_user("olga", tenant=other_tenant))
+    my_hook = clickup_webhooks.webhook_register(connection=mine, team_id=demo["team"])
+    their_hook = clickup_webhooks.webhook_register(connection=theirs, team_id=demo["team"])
+    body, signature = cu.signed_delivery(my_hook, event="taskUpdated", task_id=demo["faq"])
+    assert deliver(body, signature).status_code == 200
+    assert len(queued(mine)) == 1 and queued(theirs) == []
+    # My secret does not sign for their webhook.
+    forged = body.replace(my_hook.encode(), their_hook.encode())
+    assert deliver(forged, signature).status_code == 401
+    assert queued(theirs) == []
