@@ -152,6 +152,10 @@ def test_the_sandbox_control_endpoints_throttle_and_revoke(fake: FakeClickUp) ->
         assert httpx.post(f"{fake.base_url}/_sandbox/throttle", json={"count": 1, "retry_after": "9"}).status_code == 200
         with pytest.raises(errors.Throttled):
             api.user()
+        with pytest.raises(errors.Throttled):  # the 429 said none are left until the reset: not even sent
+            api.user()
+    assert len(fake.requests_to("/user")) == 1
+    with client_for(fake) as api:
         assert api.user().id
         assert httpx.post(f"{fake.base_url}/_sandbox/revoke").status_code == 200
         with pytest.raises(errors.AuthRefused):
