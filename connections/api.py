@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pydantic
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Body, Query, Router, Status
 
-from connections import models, schemas, selectors, services
+from connections import clickup_webhooks, models, schemas, selectors, services
 from kbsite.errors import InvalidInput
 from kbsite.pagination import Page, paginate
 from knowledge import auth
@@ -29,6 +29,13 @@ def _viewer(request: HttpRequest) -> selectors.Viewer:
 
 def _connection(request: HttpRequest, connection_id: int) -> models.Connection:
     return selectors.connection_get(viewer=_viewer(request), connection_id=connection_id)
+
+
+@router.post("/clickup/webhook", auth=None, include_in_schema=False)
+def clickup_webhook(request: HttpRequest) -> HttpResponse:
+    """ClickUp's deliveries: the ``X-Signature`` HMAC is checked before anything happens."""
+    status = clickup_webhooks.webhook_receive(body=request.body, signature=request.headers.get("X-Signature", ""))
+    return JsonResponse({"ok": status == 200}, status=status)
 
 
 @router.get("", response=schemas.ConnectionPage, auth=use_auth)

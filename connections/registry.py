@@ -33,7 +33,7 @@ from typing import Any
 from django.conf import settings
 
 from connections import models, oauth, tokens
-from connections.providers import errors, google, microsoft
+from connections.providers import clickup, errors, google, microsoft
 
 # Top-level folders listed per drive, and child mail folders per folder (the listing is a
 # request-time call: it stays small).
@@ -256,7 +256,53 @@ GOOGLE = ProviderSpec(
     has_sandbox=True,
 )
 
-_SPECS: dict[str, ProviderSpec] = {MICROSOFT.name: MICROSOFT, GOOGLE.name: GOOGLE}
+# --- ClickUp ------------------------------------------------------------------------------------
+
+
+def _clickup(token: TokenSource) -> clickup.ClickUpClient:
+    return clickup.ClickUpClient(api_url=settings.KB_CLICKUP_API_URL, token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
+
+
+def clickup_account(access_token: str) -> AccountInfo:
+    with _clickup(lambda _refused: access_token) as api:
+        user = api.user()
+    return AccountInfo(external_id=user.id, label=user.label)
+
+
+def clickup_roots(token: TokenSource) -> RootListing:
+    """Each workspace's spaces (``Workspace / Space``) and their lists, in folders or not
+    (``Space / Folder / List``, ``Space / List``; ``parent_id`` = the space)."""
+    listing = RootListing(items=[])
+    with _clickup(token) as api:
+        for team in api.teams():
+            for space in api.spaces(team_id=team.id):
+                listing.items.append(Root(
+                    surface=models.Surface.CLICKUP_SPACE, root_id=space.id, label=f"{team.name} / {space.name}",
+                    extra={"team_id": team.id},
+                ))
+                lists = [(f"{space.name} / {folder.name} / {item.name}", item)
+                         for folder in api.folders(space_id=space.id) for item in api.folder_lists(folder_id=folder.id)]
+                lists += [(f"{space.name} / {item.name}", item) for item in api.folderless_lists(space_id=space.id)]
+                for label_, item in lists:
+                    listing.items.append(Root(
+                        surface=models.Surface.CLICKUP_LIST, root_id=item.id, label=label_, parent_id=space.id,
+                        extra={"team_id": team.id, "space_id": space.id},
+                    ))
+    return listing
+
+
+CLICKUP = ProviderSpec(
+    name=models.Provider.CLICKUP,
+    label=models.Provider.CLICKUP.label,
+    surfaces=(models.Surface.CLICKUP_SPACE, models.Surface.CLICKUP_LIST),
+    account=clickup_account,
+    roots=clickup_roots,
+    # ClickUp offers no revocation endpoint: the user removes the app in ClickUp's settings.
+    revoke_url=lambda: "",
+    has_sandbox=True,
+)
+
+_SPECS: dict[str, ProviderSpec] = {MICROSOFT.name: MICROSOFT, GOOGLE.name: GOOGLE, CLICKUP.name: CLICKUP}
 
 
 def get(name: str) -> ProviderSpec | None:

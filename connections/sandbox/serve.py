@@ -1,6 +1,7 @@
 """The sandbox under ``kb_serve`` (``make run``): started in the supervisor process before the
 web and worker processes, which reach it through the ordinary provider settings. One
-function per provider (``start_microsoft``, ``start_google``); ``start`` runs them all.
+function per provider (``start_microsoft``, ``start_google``, ``start_clickup``); ``start``
+runs them all.
 
 On when ``KB_SANDBOX_PROVIDERS`` says so, and by default (the variable unset) when no
 ``KB_MS_CLIENT_ID`` is set; never instead of a real client id. The account and its grants are
@@ -8,7 +9,8 @@ kept in ``KB_DATA_DIR/sandbox/microsoft.pickle`` and the port is reused across r
 links stored by connections carry it), so a connection made yesterday still syncs today.
 ``KB_SANDBOX_PORT`` fixes the port (Google's: the next one). The Google sandbox (``google.FakeGoogle``) is on by the same
 rule, unless ``KB_GOOGLE_CLIENT_ID`` is set; its state is ``google.pickle``, its port and URL
-``google-port`` / ``google-url`` (``kb_sandbox --url`` reaches it).
+``google-port`` / ``google-url`` (``kb_sandbox --url`` reaches it). ClickUp's likewise:
+``clickup.pickle``, ``clickup-port`` (``KB_SANDBOX_PORT`` + 2), unless ``KB_CLICKUP_CLIENT_ID`` is set.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from django.conf import settings
 
 from connections.sandbox import demo, google_demo
+from connections.sandbox.clickup import FakeClickUp
 from connections.sandbox.google import FakeGoogle
 from connections.sandbox.server import FakeMicrosoft
 from knowledge import serve_hooks
@@ -53,8 +56,8 @@ def wanted() -> bool:
     return bool(on)
 
 
-def _start_server(fake: FakeMicrosoft | FakeGoogle, *, port_name: str = "port", offset: int = 0) -> None:
-    """``offset``: the provider's place after ``KB_SANDBOX_PORT`` (Microsoft 0, Google 1)."""
+def _start_server(fake: FakeMicrosoft | FakeGoogle | FakeClickUp, *, port_name: str = "port", offset: int = 0) -> None:
+    """``offset``: the provider's place after ``KB_SANDBOX_PORT`` (Microsoft 0, Google 1, ClickUp 2)."""
     port_file = state_dir() / port_name
     fixed = settings.KB_SANDBOX_PORT + offset if settings.KB_SANDBOX_PORT else 0
     ports = [fixed] if fixed else []
@@ -77,7 +80,7 @@ def start() -> serve_hooks.Started | None:
     """Every provider's sandbox that is wanted, as one started service."""
     started: list[serve_hooks.Started] = []
     try:
-        for provider_start in (start_microsoft, start_google):
+        for provider_start in (start_microsoft, start_google, start_clickup):
             one = provider_start()
             if one is not None:
                 started.append(one)
@@ -171,5 +174,51 @@ def start_google() -> serve_hooks.Started | None:
         fake.save()
         fake.stop()
         google_url_file().unlink(missing_ok=True)
+
+    return serve_hooks.Started(env=env, banner=banner, stop=stop)
+
+
+# --- ClickUp -------------------------------------------------------------------------------------
+
+
+def clickup_wanted() -> bool:
+    on = _on()
+    if on and settings.KB_CLICKUP_CLIENT_ID:
+        logger.warning("KB_SANDBOX_PROVIDERS is on but KB_CLICKUP_CLIENT_ID is set: the real ClickUp app is used")
+        return False
+    return on
+
+
+def start_clickup() -> serve_hooks.Started | None:
+    """The ClickUp sandbox (``KB_DATA_DIR/sandbox/clickup.pickle``, its port kept in
+    ``clickup-port``), like Microsoft's: on unless a real ClickUp client id is set."""
+    from connections.sandbox.clickup_store import seed_demo
+
+    if not clickup_wanted():
+        return None
+    state_dir().mkdir(parents=True, exist_ok=True)
+    fake = FakeClickUp(client_id=CLIENT_ID, client_secret=secrets.token_urlsafe(24),
+                       state_path=state_dir() / "clickup.pickle", record_requests=False)
+    if not fake.restored:
+        seed_demo(fake.store)
+        fake.save()
+    _start_server(fake, port_name="clickup-port", offset=2)
+    env = {
+        "KB_SANDBOX_PROVIDERS": "1",
+        "KB_CLICKUP_CLIENT_ID": fake.client_id,
+        "KB_CLICKUP_CLIENT_SECRET": fake.client_secret,
+        "KB_CLICKUP_AUTH_URL": fake.auth_url,
+        "KB_CLICKUP_API_URL": fake.api_url,
+        "KB_SANDBOX_CLICKUP_URL": fake.base_url,
+    }
+    banner = [
+        f"Sandbox ClickUp account: {fake.store.user['email']} at {fake.base_url} "
+        f"({'restored' if fake.restored else 'new demo business'})",
+        f"  change it with `manage.py kb_sandbox list|add|edit|delete --url {fake.base_url}`",
+    ]
+
+    def stop() -> None:
+        fake.save()
+        fake.stop()
 
     return serve_hooks.Started(env=env, banner=banner, stop=stop)

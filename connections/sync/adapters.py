@@ -10,11 +10,11 @@ from connections.sync.changes import Adapter
 
 
 def for_connection(connection: models.Connection) -> Adapter:
+    def token(refused: str | None) -> str:
+        return tokens.access_token_get(connection=connection, refused_token=refused)
+
     if connection.provider == models.Provider.MICROSOFT:
         from connections.sync.microsoft import MicrosoftAdapter
-
-        def token(refused: str | None) -> str:
-            return tokens.access_token_get(connection=connection, refused_token=refused)
 
         client = graph.GraphClient(graph_url=settings.KB_MS_GRAPH_URL, token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
         return MicrosoftAdapter(graph=client)
@@ -24,7 +24,15 @@ def for_connection(connection: models.Connection) -> Adapter:
 
         return GoogleAdapter(client=google.GoogleClient(
             drive_url=settings.KB_GOOGLE_DRIVE_URL, gmail_url=settings.KB_GOOGLE_GMAIL_URL,
-            token=lambda refused: tokens.access_token_get(connection=connection, refused_token=refused),
+            token=token,
             timeout=settings.KB_PROVIDER_TIMEOUT,
         ))
+    if connection.provider == models.Provider.CLICKUP:
+        from connections import clickup_webhooks
+        from connections.providers import clickup
+        from connections.sync.clickup import ClickUpAdapter
+
+        clickup_webhooks.webhooks_ensure(connection=connection)
+        api = clickup.ClickUpClient(api_url=settings.KB_CLICKUP_API_URL, token=token, timeout=settings.KB_PROVIDER_TIMEOUT)
+        return ClickUpAdapter(client=api, recheck=clickup_webhooks.rechecks_take(connection=connection))
     raise NotImplementedError(f"no sync adapter for {connection.provider}")

@@ -102,5 +102,10 @@ class Adapter(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional, for providers without a delete feed (ClickUp): ``present(source, *, memo)``
+    # yields lists of the ids still at the source (the whole listing), and
+    # ``presence_every: timedelta`` says how often the engine's presence sweep is due
+    # (at least daily whatever it says). Adapters without them are never presence-swept.
+
     @property
     def request_count(self) -> int: ...

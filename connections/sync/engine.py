@@ -5,6 +5,9 @@ provider refuses (``CursorExpired``) → a full re-enumeration whose sweep remov
 not see, never after a partial enumeration (a resumed full re-enumeration starts over).
 Each page's changes are applied and its cursor stored in ONE transaction (with the run's
 counts): a crash replays a page and never skips one.
+A provider without a delete feed (ClickUp) offers ``present`` (the ids still at the source):
+on a run that did not enumerate the source, when due (``presence_every``, at least daily),
+the complete listing is read and the source's documents not in it are removed.
 
 Ends of a run: ``succeeded`` (item errors recorded, counts.failed > 0 allowed); paused on
 throttling (back to ``queued`` with ``resume_at``, the task sent again); ``failed`` with the
@@ -16,7 +19,7 @@ revoked connection and leave the receipt on it (status ``purged``).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -32,6 +35,8 @@ logger = logging.getLogger(__name__)
 PAUSED = "paused"
 NOT_CLAIMED = "not-claimed"
 LOST_CLAIM = "lost-claim"
+# A presence sweep (providers without a delete feed) runs at least this often.
+PRESENCE_AT_LEAST_EVERY = timedelta(days=1)
 
 
 class LostClaim(Exception):
@@ -148,9 +153,12 @@ def _sync_source(
     restarted = False
     while True:
         try:
-            if state.phase == cursors.ENUMERATE:
+            enumerated = state.phase == cursors.ENUMERATE
+            if enumerated:
                 state = _enumerate(sync_run, target, adapter, tally, state)
             _deltas(sync_run, target, adapter, tally, state)
+            if not enumerated and _presence_due(adapter, state):
+                _presence_sweep(sync_run, target, adapter, tally, state)
             return
         except errors.CursorExpired:
             if restarted:
@@ -204,6 +212,38 @@ def _deltas(
             state.link = page.next_link or page.final_link or state.link
             cursors.save(source=source, state=state)
             _progress(sync_run, tally)
+
+
+def _presence_due(adapter: Adapter, state: cursors.State) -> bool:
+    """Providers without a delete feed (ClickUp) offer ``present`` and say how often it is
+    due (``presence_every``); never less often than daily. A run that enumerated the source
+    has just seen everything and does not need it."""
+    every = getattr(adapter, "presence_every", None)
+    if every is None or not hasattr(adapter, "present"):
+        return False
+    last = state.memo.get("presence_swept_at")
+    if not isinstance(last, str):
+        return True
+    try:
+        when = datetime.fromisoformat(last)
+    except ValueError:
+        return True
+    return timezone.now() - when >= min(every, PRESENCE_AT_LEAST_EVERY)
+
+
+def _presence_sweep(
+    sync_run: models.SyncRun, target: apply.Target, adapter: Adapter, tally: apply.Tally, state: cursors.State
+) -> None:
+    """List the ids still present at the source — the WHOLE listing; a throttle or an error
+    midway leaves nothing swept — then remove the source's documents not among them."""
+    present: set[str] = set()
+    for ids in adapter.present(target.source, memo=state.memo):  # type: ignore[attr-defined]
+        present.update(ids)
+    with transaction.atomic():
+        apply.sweep(target=target, seen=present, tally=tally)
+        state.memo["presence_swept_at"] = timezone.now().isoformat()
+        cursors.save(source=target.source, state=state)
+        _progress(sync_run, tally)
 
 
 def _purge(sync_run: models.SyncRun, connection: models.Connection) -> str:
