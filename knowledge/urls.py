@@ -6,8 +6,8 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from knowledge import views
-from knowledge.snapshots import views as snapshot_views
 from knowledge.erasure import urls as erasure_urls
+from knowledge.snapshots import views as snapshot_views
 
 app_name = "kb"
 

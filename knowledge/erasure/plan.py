@@ -35,6 +35,12 @@ COVERS: dict[str, str] = {
     "knowledge.Chunk": "purged with their documents (then VACUUM, so the vectors leave the index)",
     "knowledge.IngestJob": "deleted with their documents",
     "knowledge.ApiKey": "user: created_by cleared; tenant: deleted",
+    "knowledge.TenantProfile": "user: updated_by cleared (who last saved it); tenant: deleted",
+    "knowledge.MemberDirectoryEntry": "user: deleted with the membership (display name and title); tenant: deleted",
+    "knowledge.Snapshot": (
+        "user: the snapshots that named them regenerated and their old chunks dropped at once "
+        "(subject_erased → knowledge.snapshots); tenant: deleted"
+    ),
     "knowledge.NeutralisationSettings": "tenant: deleted (holds no personal data)",
     "knowledge.TenantBudget": "tenant: deleted (holds no personal data)",
     "knowledge.BudgetPeriod": "tenant: deleted (holds no personal data)",
@@ -173,6 +179,15 @@ def count(subject: Subject, plan: Plan) -> dict[str, int]:
         counts["knowledge_apikey.created_by"] = models.ApiKey.objects.filter(
             subject.tenants(), created_by_id=subject.uid
         ).count()
+        counts["knowledge_tenantprofile.updated_by"] = models.TenantProfile.objects.filter(
+            subject.tenants(), updated_by_id=subject.uid
+        ).count()
+        counts["knowledge_memberdirectoryentry"] = models.MemberDirectoryEntry.objects.filter(
+            subject.tenants(), membership__user_id=subject.uid
+        ).count()
+        counts["knowledge_snapshot.named"] = models.Snapshot.objects.filter(
+            subject.tenants(), named_user_ids__contains=[subject.uid]
+        ).count()
         if subject.tenant_id is None:
             counts["auth_user"] = _user_model()._default_manager.filter(pk__in=plan.user_ids).count()
             counts["django_session"] = len(_sessions_of(plan.user_ids))
@@ -208,6 +223,8 @@ def erase(subject: Subject, plan: Plan) -> tuple[dict[str, int], list[Any]]:
             subject.tenants(), created_by_id=subject.uid).update(created_by=None)
         info["api_keys_creator_cleared"] = models.ApiKey.objects.filter(
             subject.tenants(), created_by_id=subject.uid).update(created_by=None)
+        info["profiles_editor_cleared"] = models.TenantProfile.objects.filter(
+            subject.tenants(), updated_by_id=subject.uid).update(updated_by=None)
     for participant in registry.participants():
         part = participant.erase(subject, plan)
         for key, n in part.info.items():

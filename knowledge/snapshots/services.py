@@ -323,6 +323,20 @@ def regenerate(*, tenant_id: int, names: Iterable[str] | None = None) -> dict[st
     return {name: str(_regenerate_one(tenant, name)) for name in (names or Name.values)}
 
 
+def forget_user(*, tenant_id: int, user_id: int) -> int:
+    """Erasure (``signals.subject_erased``): the tenant's snapshots that named the user are
+    regenerated without them, and the chunks of their old text dropped at once (the new text
+    is embedded by its job). Returns how many snapshots were regenerated."""
+    rows = list(models.Snapshot.objects.filter(tenant_id=tenant_id, named_user_ids__contains=[user_id]))
+    if not rows:
+        return 0
+    models.Chunk.objects.filter(
+        tenant_id=tenant_id, document_id__in=[r.document_id for r in rows if r.document_id is not None]
+    ).delete()
+    regenerate(tenant_id=tenant_id, names=[r.name for r in rows])
+    return len(rows)
+
+
 def reconcile_all() -> dict[str, int]:
     """Every tenant's snapshots, recomputed: counts per outcome (and tenants that failed)."""
     counts: dict[str, int] = {"tenants": 0, "failed": 0}

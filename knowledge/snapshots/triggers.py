@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from knowledge import models
+from knowledge import models, signals
 
 logger = logging.getLogger(__name__)
 
@@ -101,3 +101,11 @@ def connect() -> None:
     for sender in (models.TenantProfile, models.MemberDirectoryEntry):
         connect_sender(sender)
     post_save.connect(on_tenant_saved, sender=models.Tenant, dispatch_uid="knowledge.snapshots.tenant")
+    signals.subject_erased.connect(on_subject_erased, dispatch_uid="knowledge.snapshots.erased")
+
+
+def on_subject_erased(sender: Any, *, tenant_id: int, user_id: int, **kwargs: Any) -> int:
+    """An erased member leaves the snapshots that named them now, not after the debounce."""
+    from knowledge.snapshots import services
+
+    return services.forget_user(tenant_id=tenant_id, user_id=user_id)
