@@ -195,8 +195,18 @@ class ClickUpAdapter:
             raise
         except errors.ProviderError as exc:
             _failed(memo, task.id, exc)
-        parent = self._names.get(task.parent, "") if task.parent else ""
-        return Content(text=render_task(task, threads, parent_name=parent))
+        return Content(text=render_task(task, threads, parent_name=self._parent_name(task)))
+
+    def _parent_name(self, task: clickup.Task) -> str:
+        """A subtask's parent's name: from the listings of this run, else read once."""
+        if not task.parent:
+            return ""
+        if task.parent not in self._names:
+            try:
+                self._names[task.parent] = self.client.task(task.parent).name
+            except errors.ItemGone:
+                self._names[task.parent] = ""
+        return self._names[task.parent]
 
 
 def _failed(memo: dict[str, Any], task_id: str, exc: Exception) -> Content:

@@ -236,3 +236,16 @@ def test_the_sweep_of_1000_tasks_costs_ten_listing_requests(
     assert len([r for r in listings if "date_updated_gt" in r.query]) == 1
     assert len([r for r in listings if "date_updated_gt" not in r.query]) == 10
     assert len(cu.requests) == 11
+
+
+def test_a_subtask_changed_alone_still_names_its_parent(
+    cu: FakeClickUp, demo: dict[str, str], cu_connection: models.Connection, sync: Sync
+) -> None:
+    share(cu_connection, "Supplies")
+    time.sleep(2.1)  # the delta below then lists the subtask alone
+    sync(cu_connection, "backfill")
+    sub = next(t.id for t in cu.store.tasks.values() if t.parent == demo["order"])
+    cu.store.task_edit(sub, description="Count the varnish tubes; we keep at least 15.")
+    assert sync(cu_connection).counts["updated"] == 1
+    text = texts(doc_named(cu_connection, "Check fluoride varnish stock"))
+    assert "at least 15" in text and "Subtask of: Monthly supplies order" in text
