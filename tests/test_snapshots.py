@@ -4,11 +4,13 @@ allow-list coverage, PII refusals, versioning by content hash, triggers and the 
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.apps import apps
+from django.core.management import call_command
 from django_q.models import Schedule
 
 from knowledge import models, services
@@ -376,6 +378,35 @@ def test_a_member_leaving_leaves_the_directory_on_regeneration(
 
     assert snapshots.regenerate(tenant_id=tenant.pk, names=["directory"]) == {"directory": "removed"}
     assert snapshot_doc(tenant, "directory") is None and snapshots.tenants_naming(user_id=anna.pk) == []
+
+
+def test_erasing_a_listed_member_takes_them_out_of_the_directory_and_its_chunks_at_once(
+    tenant: models.Tenant, make_user: Callable[..., Any], run_jobs: Callable[[], list[str]],
+) -> None:
+
+    anna = make_user("anna", tenant=tenant, role="member")
+    bo = make_user("bo", tenant=tenant, role="member")
+    snapshots.directory_entry_put(membership=anna.kb_memberships.get(), listed=True, display_name="Annabel Quist",
+                                  title="Hygienist")
+    snapshots.directory_entry_put(membership=bo.kb_memberships.get(), listed=True, display_name="Bo Lind",
+                                  title="Receptionist")
+    run_jobs()
+    doc = snapshot_doc(tenant, "directory")
+    assert doc is not None and models.Chunk.objects.filter(document=doc, text__contains="Annabel Quist").exists()
+
+    call_command("kb_erase", "--user", "anna", "--tenant", tenant.slug, stdout=io.StringIO())
+
+    # No chunk names her, before the worker has re-embedded the directory…
+    assert not models.Chunk.objects.filter(text__contains="Annabel Quist").exists()
+    doc = snapshot_doc(tenant, "directory")
+    assert doc is not None and "Annabel Quist" not in doc.inline_text and "Bo Lind" in doc.inline_text
+    assert snapshots.tenants_naming(user_id=anna.pk) == []
+    receipt = models.ErasureReceipt.objects.get()
+    assert receipt.details.get("snapshots_regenerated") == 1
+    assert receipt.counts_before.get("knowledge_memberdirectoryentry") == 1
+    # …and after it, the directory answers again, without her.
+    run_jobs()
+    assert models.Chunk.objects.filter(document=doc, text__contains="Bo Lind").exists()
 
 
 def test_a_display_name_with_contact_details_is_refused(tenant: models.Tenant, make_user: Callable[..., Any]) -> None:
