@@ -21,8 +21,8 @@ from knowledge import apikeys, models
 READ_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT, models.Role.MEMBER})
 SUPPORT_ROLES = frozenset({models.Role.ADMIN, models.Role.SUPPORT})
 ADMIN_ROLES = frozenset({models.Role.ADMIN})
-# Support staff read and explain; they keep no documents of their own here.
-UPLOAD_ROLES = frozenset({models.Role.ADMIN, models.Role.MEMBER})
+# Everyone in a tenant may keep personal documents; only admins upload for the tenant.
+UPLOAD_ROLES = READ_ROLES
 
 
 class Action(StrEnum):

@@ -103,6 +103,8 @@ def test_an_admin_chooses_shared_or_personal_on_the_page(admin_client: Client, a
     assert (doc.scope, doc.owner_id) == ("tenant", None)
 
 
-def test_support_staff_upload_nothing_not_even_personal(support_client: Client) -> None:
-    assert _page_upload(support_client, scope="personal").status_code == 403
+def test_support_staff_upload_personal_files_only(support_client: Client, support_member: Any) -> None:
+    assert _page_upload(support_client, scope="tenant").status_code == 302
     assert not models.Document.objects.exists()
+    assert _page_upload(support_client, scope="personal").status_code == 302
+    assert models.Document.objects.get().owner_id == support_member.pk
