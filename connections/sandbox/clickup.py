@@ -69,6 +69,7 @@ class FakeClickUp:
         self._access: set[str] = set()
         self._throttles: list[str] = []
         self._broken: set[str] = set()
+        self._broken_always: set[str] = set()
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.limit = 10_000
         self.window = 60.0
@@ -169,10 +170,11 @@ class FakeClickUp:
             self.limit, self.window = limit, window
             self._window_start, self._used = time.time(), 0
 
-    def break_item(self, task_id: str) -> None:
-        """The next read of this task's comments answers 500."""
+    def break_item(self, task_id: str, *, once: bool = True) -> None:
+        """The next read of this task's comments answers 500 (every read from now on, with
+        ``once=False``)."""
         with self._lock:
-            self._broken.add(task_id)
+            (self._broken if once else self._broken_always).add(task_id)
 
     def requests_to(self, fragment: str) -> list[RecordedRequest]:
         return [r for r in self.requests if fragment in r.path]
@@ -274,7 +276,7 @@ class FakeClickUp:
     def _comments(self, task_id: str, query: dict[str, str]) -> _Answer:
         if self.store.live_task(task_id) is None:
             return _err(404, "ITEM_013", "Task not found, deleted")
-        if task_id in self._broken:
+        if task_id in self._broken or task_id in self._broken_always:
             self._broken.discard(task_id)
             return _err(500, "SERVER_500", "Internal server error")
         comments = self.store.top_comments(task_id)

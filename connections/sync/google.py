@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Iterator
@@ -46,9 +45,6 @@ DRIVE_SURFACES = (models.Surface.GDRIVE_FOLDER, models.Surface.SHARED_DRIVE)
 MAX_DEPTH = 64
 GMAIL_PAGE = 100
 LEAVES_MAILBOX = frozenset({"TRASH", "SPAM"})
-# The engine reconciles an item's children (Content.children) once the Outlook attachments
-# branch is merged; before that, a message's attachments are not listed.
-ENGINE_HAS_CHILDREN = "children" in {f.name for f in dataclasses.fields(Content)}
 
 
 def _shared_drive_id(source: models.ConnectionSource) -> str | None:
@@ -294,10 +290,7 @@ class GoogleAdapter:
 
     def _mail_content(self, message: google.Message, tier: str) -> Content:
         text = render_mail(message, tier=tier)
-        if not ENGINE_HAS_CHILDREN:
-            return Content(text=text)
-        children = tuple(self._attachments(message, tier))
-        return Content(text=text, children=children)  # type: ignore[call-arg, unused-ignore]
+        return Content(text=text, children=tuple(self._attachments(message, tier)))
 
     def _attachments(self, message: google.Message, tier: str) -> Iterator[Upsert]:
         if tier == models.MailTier.METADATA:

@@ -78,7 +78,7 @@ class ClickUpHarness:
             self.fake.store.task_delete(external_id)
 
     def break_item(self, external_id: str) -> None:
-        self.fake.break_item(external_id)
+        self.fake.break_item(external_id, once=False)  # broken until the test ends, as the others
 
     def revoke(self) -> None:
         self.fake.revoke()

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from connections import models
 from connections.sync import cursors, engine
-from connections.sync import google as gmail_sync
 from knowledge import models as kb
 from tests.connections.google_fixtures import gconnect as gconnect  # noqa: F401, PLC0414 - fixtures
 from tests.connections.google_fixtures import gconnection as gconnection  # noqa: F401, PLC0414
@@ -182,8 +181,6 @@ def test_a_delta_with_no_change_costs_one_history_request_and_fetches_nothing(
     assert [r.path for r in sent] == ["/gmail/v1/users/me/history"]
 
 
-@pytest.mark.skipif(not gmail_sync.ENGINE_HAS_CHILDREN,
-                    reason="child documents (Content.children) come with the Outlook attachments branch")
 def test_a_mails_attachment_is_a_child_document_and_leaves_with_its_mail(
     gfake: FakeGoogle, gconnection: models.Connection, label: str, sync: Sync, retrieval_on: Any, retrieve_api: Any
 ) -> None:
