@@ -324,6 +324,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000, help="files (or a harness's items) per provider")
     parser.add_argument("--mails", type=int, default=5000)
     parser.add_argument("--big", type=int, default=50000, help="items in the memory delta (0: skip)")
+    parser.add_argument("--result", default=RESULT, help="file name under benchmarks/results/")
     args = parser.parse_args()
     names = [p.strip() for p in args.providers.split(",") if p.strip()]
     unknown = [p for p in names if p not in PROVIDERS]
@@ -348,7 +349,7 @@ def main() -> None:
         lines += [f"_{name}: {time.perf_counter() - started:.0f} s in all._", ""]
     load = os.getloadavg()
     lines += [f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.", ""]
-    path = common.write_result(RESULT, "\n".join(lines))
+    path = common.write_result(args.result, "\n".join(lines))
     print(f"wrote {path}")
 
 
