@@ -77,6 +77,12 @@ class Tally:
         self.counts[key] = self.counts.get(key, 0) + n
 
     def fail(self, *, target: Target, item: str, title: str, error: str) -> None:
+        """One failed item, counted once per run however often it is retried in the run (the
+        newest error is the one kept)."""
+        for recorded in self.item_errors:
+            if recorded["item"] == item and recorded["source"] == (target.source.label or target.source.root_id):
+                recorded.update(title=title[:200], error=error[:500])
+                return
         self.add("failed")
         if len(self.item_errors) < models.MAX_ITEM_ERRORS:
             self.item_errors.append({

@@ -332,7 +332,8 @@ def test_no_token_plaintext_in_any_table_row_task_row_or_log_line(
             if request.form.get(field):
                 secrets.add(request.form[field])
     secrets.discard("")
-    assert len(secrets) >= 2, "the harness recorded no credentials our client sent"
+    # ClickUp issues no refresh token (and takes no PKCE verifier): its access token is all.
+    assert len(secrets) >= (1 if harness.provider == "clickup" else 2), "the harness recorded no credentials"
     tasks = list(OrmQ.objects.all())
     for secret in secrets:
         assert rows_containing(secret) == [], secret[:6]
