@@ -49,15 +49,19 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def rrf(lists: dict[str, list[str]], *, k: float, weights: dict[str, float], cands: int, top: int = 10) -> list[str]:
-    """Weighted reciprocal rank fusion, ties broken by the legs' ranks (as the SQL does)."""
+def rrf(vector: list[str], lexical: list[tuple[str, float]], *, k: float, w_lex: float, power: float, cands: int,
+        top: int = 10) -> list[str]:
+    """The production fusion (``hybrid.fuse``) offline: weighted RRF, a lexical row's weight
+    times its term coverage ** ``power``; ties broken by the legs' ranks."""
     scores: dict[str, float] = {}
     ranks: dict[str, list[int]] = {}
-    legs = list(lists)
-    for n, leg in enumerate(legs):
-        for rank, doc in enumerate(lists[leg][:cands], start=1):
-            scores[doc] = scores.get(doc, 0.0) + weights[leg] / (k + rank)
-            ranks.setdefault(doc, [10**6] * len(legs))[n] = rank
+    for rank, doc in enumerate(vector[:cands], start=1):
+        scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+        ranks.setdefault(doc, [10**6, 10**6])[0] = rank
+    for rank, (doc, cov) in enumerate(lexical[:cands], start=1):
+        weight = w_lex * min(1.0, max(0.0, cov)) ** power if (power and vector) else w_lex
+        scores[doc] = scores.get(doc, 0.0) + weight / (k + rank)
+        ranks.setdefault(doc, [10**6, 10**6])[1] = rank
     return sorted(scores, key=lambda d: (-scores[d], *ranks[d]))[:top]
 
 
@@ -82,33 +86,54 @@ def load_scifact() -> tuple[Any, dict[str, str], Any, dict[str, int]]:
     return tenant, {q["_id"]: q["text"] for q in queries}, qvecs, qindex
 
 
-def leg_lists(tenant: Any, qids: list[str], texts: dict[str, str], qvecs: Any, qindex: dict[str, int],
-              *, leg: str, config: Any, depth: int = 100) -> dict[str, list[str]]:
-    """Ranked document ids (names) of one leg, from the production SQL."""
+def vector_lists(tenant: Any, qids: list[str], qvecs: Any, qindex: dict[str, int], depth: int = 100) -> dict[str, list[str]]:
+    """Ranked document names of the vector leg, from the production SQL."""
     from django.db import transaction
 
     from knowledge import retrieval
 
-    cfg, probe = retrieval.split_config(**{**config, "vector": leg == "vector", "lexical": leg == "lexical",
-                                           "candidates": depth})
+    cfg, probe = retrieval.split_config(lexical=False, candidates=depth)
     out: dict[str, list[str]] = {}
 
     def run() -> None:
         for qid in qids:
-            if qid in out:
-                continue
-            vec = [float(x) for x in qvecs[qindex[qid]]] if leg == "vector" else None
-            with transaction.atomic():
-                res = retrieval.search(tenant_id=tenant.pk, query=texts[qid], vector=vec, model=MODEL_KEY,
-                                       top_k=depth, config=cfg, probe=probe)
-            out[qid] = [h.document_name for h in res.hits]
+            if qid not in out:
+                with transaction.atomic():
+                    res = retrieval.search(tenant_id=tenant.pk, query="", vector=[float(x) for x in qvecs[qindex[qid]]],
+                                           model=MODEL_KEY, top_k=depth, config=cfg, probe=probe)
+                out[qid] = [h.document_name for h in res.hits]
 
     common.with_db_retry(run)
     return out
 
 
+def lexical_lists(tenant: Any, qids: list[str], texts: dict[str, str], config: dict[str, Any],
+                  depth: int = 100) -> tuple[dict[str, list[tuple[str, float]]], float]:
+    """(document name, term coverage) of the lexical leg's ranked rows (the production
+    statement, ``retrieval.lexical_leg_sql``), and ms per query."""
+    from django.db import connection
+
+    from knowledge import models, retrieval
+
+    names = dict(models.Chunk.objects.filter(tenant=tenant).values_list("id", "document__name"))
+    statement = retrieval.lexical_leg_sql(retrieval.with_config(**config))
+    out: dict[str, list[tuple[str, float]]] = {}
+    started = time.perf_counter()
+
+    def run() -> None:
+        with connection.cursor() as cur:
+            for qid in qids:
+                if qid not in out:
+                    cur.execute(statement, {"tenant": tenant.pk, "user": None, "lex": retrieval.lexical_text(texts[qid]),
+                                            "n": depth, "ndocs": len(names)})
+                    out[qid] = [(names[r[0]], float(r[3] or 0.0)) for r in cur.fetchall()]
+
+    common.with_db_retry(run)
+    return out, (time.perf_counter() - started) * 1000 / max(1, len(qids))
+
+
 def hybrid_via_sql(tenant: Any, qids: list[str], texts: dict[str, str], qvecs: Any, qindex: dict[str, int],
-                   config: Any) -> tuple[dict[str, list[str]], float]:
+                   config: dict[str, Any]) -> tuple[dict[str, list[str]], float]:
     from django.db import transaction
 
     from knowledge import retrieval
@@ -131,7 +156,14 @@ def hybrid_via_sql(tenant: Any, qids: list[str], texts: dict[str, str], qvecs: A
     return out, (time.perf_counter() - started) * 1000 / max(1, len(qids))
 
 
-def scifact(report: list[str], *, tune: bool, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+SCIFACT_FUSION_KEYS = ("bm25_k1", "bm25_b", "title_weight", "rrf_k", "lexical_weight", "lexical_coverage_power",
+                       "candidates")
+
+
+def scifact(report: list[str], *, tune: bool, comparisons: bool,
+            extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """BM25 and fusion tuned offline on train over the production legs' ranked lists; test
+    reported through the production SQL (``retrieval.search``)."""
     from knowledge import models, retrieval
 
     tenant, texts, qvecs, qindex = load_scifact()
@@ -139,142 +171,90 @@ def scifact(report: list[str], *, tune: bool, extra: dict[str, dict[str, Any]] |
     train = common.load_qrels(common.SCIFACT_DIR / "qrels" / "train.tsv")
     test = common.load_qrels(common.SCIFACT_DIR / "qrels" / "test.tsv")
     train_ids, test_ids = sorted(train), sorted(test)
-    default = retrieval.DEFAULT_CONFIG
+    d = retrieval.DEFAULT_CONFIG
+    default = {key: getattr(d, key) for key in SCIFACT_FUSION_KEYS}
 
     def score(lists: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> float:
         return mean([ndcg_at_10(lists[q], qrels[q]) for q in qrels])
 
-    # 1. Each leg's ranked lists on train, for every BM25 setting tried.
+    # 1. Train: each leg's ranked lists (BM25 settings), then the fusion over them offline.
+    bm25_grid = [(0.9, 0.4, 2.0), (1.2, 0.75, 2.0), (0.9, 0.4, 1.0)] if tune else [(d.bm25_k1, d.bm25_b, d.title_weight)]
+    lexical_train: dict[tuple[float, float, float], dict[str, list[tuple[str, float]]]] = {}
     bm25_rows = []
-    grid = [(0.9, 0.4, 2.0), (1.2, 0.75, 2.0), (0.9, 0.4, 1.0), (1.2, 0.4, 3.0)] if tune else [
-        (default.bm25_k1, default.bm25_b, default.title_weight)]
-    lexical_by_cfg: dict[tuple[float, float, float], dict[str, list[str]]] = {}
-    for k1, b, wa in grid:
-        cfg = {"bm25_k1": k1, "bm25_b": b, "title_weight": wa}
-        t = time.perf_counter()
-        lists = leg_lists(tenant, train_ids, texts, qvecs, qindex, leg="lexical", config=cfg)
-        ms = (time.perf_counter() - t) * 1000 / len(train_ids)
-        lexical_by_cfg[(k1, b, wa)] = lists
-        value = score(lists, train)
-        bm25_rows.append([k1, b, wa, value, ms])
-        print(f"  BM25 k1={k1} b={b} title_weight={wa}: train nDCG@10 {value:.4f} ({ms:.0f} ms/query)", flush=True)
-    lexical_only_cfg = max(lexical_by_cfg, key=lambda c: score(lexical_by_cfg[c], train))
-    vector_train = leg_lists(tenant, train_ids, texts, qvecs, qindex, leg="vector", config={})
+    for k1, b, wa in bm25_grid:
+        lists, ms = lexical_lists(tenant, train_ids, texts, {"bm25_k1": k1, "bm25_b": b, "title_weight": wa})
+        lexical_train[(k1, b, wa)] = lists
+        bm25_rows.append([k1, b, wa, score({q: [n for n, _ in v] for q, v in lists.items()}, train), ms])
+        print(f"  BM25 k1={k1} b={b} title_weight={wa}: train nDCG@10 {bm25_rows[-1][3]:.4f} ({ms:.0f} ms/query)",
+              flush=True)
+    vector_train = vector_lists(tenant, train_ids, qvecs, qindex)
     print(f"  vector train nDCG@10 {score(vector_train, train):.4f}", flush=True)
 
-    # 2. BM25 setting and fusion chosen together on train (offline over the ranked lists):
-    #    what the lexical leg should be is what makes the *hybrid* best.
-    fusion_rows = []
-    best_fusion: tuple[float, tuple[float, float, float], float, float, int] = (-1.0, grid[0], 60.0, 1.0, 40)
-    ks = [5, 10, 20, 40, 60, 100] if tune else [default.rrf_k]
-    wls = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0] if tune else [default.lexical_weight / default.vector_weight]
-    cands = [20, 40, 100] if tune else [default.candidates]
-    for bm, k, wl, c in itertools.product(lexical_by_cfg, ks, wls, cands):
-        lexical_train = lexical_by_cfg[bm]
-        fused = {q: rrf({"vector": vector_train[q], "lexical": lexical_train[q]}, k=k,
-                        weights={"vector": 1.0, "lexical": wl}, cands=c) for q in train_ids}
-        value = score(fused, train)
-        fusion_rows.append([f"{bm[0]:g}/{bm[1]:g}/{bm[2]:g}", k, wl, c, value])
-        if value > best_fusion[0]:
-            best_fusion = (value, bm, float(k), float(wl), c)
-        for row in bm25_rows:
-            if (row[0], row[1], row[2]) == bm and k == 10 and wl == 1.0 and c == 40:
-                row.append(value)
-    _, bm_best, k_best, wl_best, c_best = best_fusion
-    best_bm25 = {"bm25_k1": bm_best[0], "bm25_b": bm_best[1], "title_weight": bm_best[2]}
-    naive_train = score({q: rrf({"vector": vector_train[q], "lexical": lexical_by_cfg[bm_best][q]}, k=60,
-                                weights={"vector": 1.0, "lexical": 1.0}, cands=40) for q in train_ids}, train)
-    print(f"  fusion: best train nDCG@10 {best_fusion[0]:.4f} with BM25 {bm_best} k={k_best} w_lex={wl_best} "
-          f"candidates={c_best} (naive k=60 equal weights: {naive_train:.4f})", flush=True)
+    def offline(vec: dict[str, list[str]], lex: dict[str, list[tuple[str, float]]], cfg: dict[str, Any],
+                qids: list[str]) -> dict[str, list[str]]:
+        return {q: rrf(vec[q], lex[q], k=cfg["rrf_k"], w_lex=cfg["lexical_weight"],
+                       power=cfg["lexical_coverage_power"], cands=cfg["candidates"]) for q in qids}
 
-    # 3. Test, through the production SQL.
-    tuned = {**best_bm25, "rrf_k": k_best, "vector_weight": 1.0, "lexical_weight": wl_best, "candidates": c_best}
-    vector_test = leg_lists(tenant, test_ids, texts, qvecs, qindex, leg="vector", config={})
-    lexical_only = {"bm25_k1": lexical_only_cfg[0], "bm25_b": lexical_only_cfg[1], "title_weight": lexical_only_cfg[2]}
-    t = time.perf_counter()
-    lexical_test = leg_lists(tenant, test_ids, texts, qvecs, qindex, leg="lexical", config=lexical_only)
-    lex_ms = (time.perf_counter() - t) * 1000 / len(test_ids)
-    lexical_test_for_fusion = lexical_test if lexical_only == best_bm25 else leg_lists(
-        tenant, test_ids, texts, qvecs, qindex, leg="lexical", config=best_bm25)
-    hybrid_test, hyb_ms = hybrid_via_sql(tenant, test_ids, texts, qvecs, qindex, tuned)
-    d = retrieval.DEFAULT_CONFIG
-    chosen = {"bm25_k1": d.bm25_k1, "bm25_b": d.bm25_b, "title_weight": d.title_weight, "rrf_k": d.rrf_k,
-              "vector_weight": d.vector_weight, "lexical_weight": d.lexical_weight, "candidates": d.candidates}
-    default_test, default_ms = hybrid_via_sql(tenant, test_ids, texts, qvecs, qindex, chosen)
-    default_train, _ = hybrid_via_sql(tenant, train_ids, texts, qvecs, qindex, chosen)
-    naive_test, _ = hybrid_via_sql(tenant, test_ids, texts, qvecs, qindex,
-                                   {**best_bm25, "rrf_k": 60.0, "vector_weight": 1.0, "lexical_weight": 1.0,
-                                    "candidates": 40})
-    offline = {q: rrf({"vector": vector_test[q], "lexical": lexical_test_for_fusion[q]}, k=k_best,
-                      weights={"vector": 1.0, "lexical": wl_best}, cands=c_best) for q in test_ids}
-    results = {
-        "vector": score(vector_test, test), "lexical": score(lexical_test, test),
-        "hybrid_train_optimum": score(hybrid_test, test), "hybrid_naive": score(naive_test, test),
-        "hybrid_offline": score(offline, test), "tuned": tuned,
-        "hybrid": score(default_test, test), "hybrid_train": score(default_train, train),
-    }
-    extra_rows = []
-    for label, cfg in (extra or {}).items():
+    fusion_rows = []
+    grid = itertools.product(lexical_train, [5.0, 10.0, 20.0, 60.0], [0.75, 1.0, 1.5], [0.0, 1.0, 2.0, 3.0], [40, 100])
+    for bm, k, wl, power, c in (grid if tune else []):
+        cfg = {"bm25_k1": bm[0], "bm25_b": bm[1], "title_weight": bm[2], "rrf_k": k, "lexical_weight": wl,
+               "lexical_coverage_power": power, "candidates": c}
+        fusion_rows.append([cfg, score(offline(vector_train, lexical_train[bm], cfg, train_ids), train)])
+    best = max(fusion_rows, key=lambda r: r[1])[0] if fusion_rows else default
+    plain = {**default, "lexical_coverage_power": 0.0}
+    print(f"  fusion: train optimum {best}", flush=True)
+
+    # 2. Test (and train for the production default and plain RRF), through the production SQL.
+    vector_test = vector_lists(tenant, test_ids, qvecs, qindex)
+    lexical_test, lex_ms = lexical_lists(tenant, test_ids, texts, default)
+    results: dict[str, Any] = {"vector": score(vector_test, test),
+                               "lexical": score({q: [n for n, _ in v] for q, v in lexical_test.items()}, test)}
+    systems = [("hybrid, plain RRF (coverage power 0: the p3 fusion)", plain),
+               ("hybrid, SciFact-train optimum", best),
+               ("**hybrid, production default**", default),
+               *[(f"hybrid, {label}", {**default, **cfg}) for label, cfg in (extra or {}).items()]]
+    rows = [["dense MiniLM, one vector per abstract (what the hand-built baseline does)", "",
+             results["vector"], "MiniLM dense 0.645"],
+            [f"lexical only (BM25 in SQL, k1={d.bm25_k1:g}, b={d.bm25_b:g}; {lex_ms:.0f} ms/query)", "",
+             results["lexical"], "BM25 0.665–0.687"]]
+    for label, cfg in systems:
         lists, ms = hybrid_via_sql(tenant, test_ids, texts, qvecs, qindex, cfg)
-        results[label] = score(lists, test)
-        extra_rows.append([f"**hybrid, {label}** (RRF k={cfg['rrf_k']:g}, w_vec={cfg['vector_weight']:g}, "
-                           f"w_lex={cfg['lexical_weight']:g}, title weight {cfg['title_weight']:g}, "
-                           f"{cfg['candidates']} per leg; {ms:.0f} ms/query)", results[label], "target ≥ 0.70"])
-    ts_rank_rows = ts_rank_baselines(tenant, test_ids, texts, test)
-    ts_rank_rows += common.with_db_retry(pg_textsearch_baseline, test_ids, texts, test)
+        train_lists, _ = hybrid_via_sql(tenant, train_ids, texts, qvecs, qindex, cfg)
+        results[label] = {"test": score(lists, test), "train": score(train_lists, train)}
+        rows.append([f"{label} ({_fmt_sci(cfg)}; {ms:.0f} ms/query)", results[label]["train"],
+                     results[label]["test"], "target ≥ 0.70" if "production" in label else ""])
+    results["hybrid"] = results["**hybrid, production default**"]["test"]
+    if comparisons:
+        rows += ts_rank_baselines(tenant, test_ids, texts, test)
+        rows += common.with_db_retry(pg_textsearch_baseline, test_ids, texts, test)
 
     report += [
         f"## BEIR SciFact (test split, {len(test_ids):,} queries, {corpus_size:,} abstracts)",
         "",
-        "One chunk per abstract; MiniLM = all-MiniLM-L6-v2 (local provider), embeddings of "
-        "`title\\ntext` as ingestion embeds chunks. Rankings from the production SQL "
-        f"(`knowledge.retrieval.search`). Parameters tuned on train ({len(train_ids):,} queries), "
-        "reported on test.",
+        "One chunk per abstract; all-MiniLM-L6-v2 (local provider) embeddings of `title\\ntext` as "
+        "ingestion embeds chunks. Rankings from the production SQL (`knowledge.retrieval.search`). "
+        f"Parameters tuned on train ({len(train_ids):,} queries), reported on test.",
         "",
-        common.md_table(
-            ["system", "nDCG@10 (test)", "published reference"],
-            [
-                ["vector only (pgvector cosine, MiniLM)", results["vector"], "MiniLM dense 0.645"],
-                [f"lexical only (BM25 in SQL over tsvector, k1={lexical_only_cfg[0]:g}, b={lexical_only_cfg[1]:g})",
-                 results["lexical"], "BM25 0.665–0.687"],
-                ["hybrid, naive RRF (k=60, equal weights, 40 per leg)", results["hybrid_naive"], ""],
-                [f"hybrid, SciFact-train optimum (BM25 k1={bm_best[0]:g} b={bm_best[1]:g}, RRF k={k_best:g}, "
-                 f"w_lex={wl_best:g}, {c_best} per leg)",
-                 results["hybrid_train_optimum"], ""],
-                [f"**hybrid, production default** (BM25 k1={d.bm25_k1:g} b={d.bm25_b:g}, RRF k={d.rrf_k:g}, "
-                 f"w_lex={d.lexical_weight:g}, {d.candidates} per leg; train {results['hybrid_train']:.3f})",
-                 results["hybrid"], "target ≥ 0.70"],
-            ] + extra_rows + ts_rank_rows,
-        ),
-        "",
-        f"Lexical leg {lex_ms:.0f} ms/query and hybrid {default_ms:.0f} ms/query on this corpus (SciFact "
-        "queries are long claims whose OR matches most of the corpus; caller turns are a few words).",
-        f"Offline fusion of the same ranked lists at the train optimum gives {results['hybrid_offline']:.4f} "
-        f"(SQL: {results['hybrid_train_optimum']:.4f}).",
-        "",
-        "The production default is chosen on SciFact train and the caller dev set together (below): the "
-        "train optimum weights the lexical leg up, which costs caller paraphrases.",
-        "",
-        "pg_textsearch (BM25 index, preloaded in the embedded server) ranks as well as the SQL BM25 and is "
-        "much faster on these long queries, but it is not adopted: it needs an index on the chunk table "
-        "(a schema change), its IDF and average length are computed over every tenant's chunks (one "
-        "tenant's documents would shift another's ranking), the tenant filter is applied after its index "
-        "scan (the HNSW problem again), and it is a pre-1.0 extension that managed PostgreSQL services "
-        "mostly do not offer. The SQL BM25 uses only the tenant's own chunks.",
+        common.md_table(["system", "nDCG@10 train", "nDCG@10 test", "published reference"], rows),
         "",
         "### Tuning on train",
         "",
-        common.md_table(["BM25 k1", "b", "title weight", "lexical only", "ms/query", "hybrid (RRF k=10, equal, 40)"],
-                        bm25_rows),
+        common.md_table(["BM25 k1", "b", "title weight", "lexical only", "ms/query"], bm25_rows),
         "",
-        "Top settings of the hybrid on train (BM25 k1/b/title weight, RRF k, lexical weight with vector "
-        "weight 1, candidates per leg):",
+        "Best 8 fusion settings on train (offline over the legs' ranked lists; vector weight 1):",
         "",
-        common.md_table(["BM25", "k", "w_lex", "candidates", "train nDCG@10"],
-                        sorted(fusion_rows, key=lambda r: -r[4])[:8]),
+        common.md_table(["fusion", "train nDCG@10"],
+                        [[_fmt_sci(c), v] for c, v in sorted(fusion_rows, key=lambda r: -r[1])[:8]]),
         "",
     ]
     return results
+
+
+def _fmt_sci(cfg: dict[str, Any]) -> str:
+    return (f"BM25 k1={cfg['bm25_k1']:g} b={cfg['bm25_b']:g} title weight {cfg['title_weight']:g}, RRF "
+            f"k={cfg['rrf_k']:g}, w_lex={cfg['lexical_weight']:g}, coverage power "
+            f"{cfg['lexical_coverage_power']:g}, {cfg['candidates']} per leg")
 
 
 def pg_textsearch_baseline(qids: list[str], texts: dict[str, str], qrels: dict[str, dict[str, int]]) -> list[list[Any]]:
@@ -351,7 +331,7 @@ INDEX_VARIANTS = [
     ("embedded title + text (+ heading when cut inside a section); A = heading", True, "heading", False, 256),
     ("as the 1st, model input up to 512 tokens instead of 256", True, "title+heading", False, 512),
 ]
-FUSION_KEYS = ("rrf_k", "vector_weight", "lexical_weight", "title_weight", "candidates")
+FUSION_KEYS = ("rrf_k", "vector_weight", "lexical_weight", "title_weight", "lexical_coverage_power", "candidates")
 
 
 def current_fusion() -> dict[str, Any]:
@@ -362,10 +342,10 @@ def current_fusion() -> dict[str, Any]:
 
 def fusion_grid() -> list[dict[str, Any]]:
     grid = []
-    for k, (wv, wl), tw, c in itertools.product([5.0, 10.0, 20.0, 60.0],
-                                                [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0), (1.0, 1.5)],
-                                                [1.0, 2.0], [40]):
-        grid.append({"rrf_k": k, "vector_weight": wv, "lexical_weight": wl, "title_weight": tw, "candidates": c})
+    for k, (wv, wl), tw, power in itertools.product([5.0, 10.0, 20.0, 60.0], [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0)],
+                                                    [1.0, 2.0], [0.0, 1.0, 2.0, 3.0]):
+        grid.append({"rrf_k": k, "vector_weight": wv, "lexical_weight": wl, "title_weight": tw,
+                     "lexical_coverage_power": power, "candidates": 40})
     return grid
 
 
@@ -384,7 +364,8 @@ def _gains(s: dict[str, float], landed: dict[str, float], n: int) -> bool:
 
 def _fmt_cfg(cfg: dict[str, Any]) -> str:
     return (f"RRF k={cfg['rrf_k']:g}, w_vec={cfg['vector_weight']:g}, w_lex={cfg['lexical_weight']:g}, "
-            f"title/heading weight {cfg['title_weight']:g}, {cfg['candidates']} per leg")
+            f"coverage power {cfg['lexical_coverage_power']:g}, title/heading weight {cfg['title_weight']:g}, "
+            f"{cfg['candidates']} per leg")
 
 
 def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -449,27 +430,32 @@ def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] 
         callerset.apply_variant(tenants, embed_title=embed_title, tsv=tsv, legacy_prefix=legacy,
                                 max_tokens=max_tokens)
 
-    systems: list[tuple[str, list[int | None], float]] = []
-    with common.timed("baseline"):
-        systems.append(("hand-built baseline (LangChain 1000/150 + MiniLM, dense cosine)",
-                        callerset.baseline(cs, test_q), float("nan")))
-    for label, cfg in [("vector only", {"lexical": False}), ("lexical only (BM25)", {"vector": False}),
-                       (f"hybrid, landed fusion ({_fmt_cfg(current_fusion())})", current_fusion()),
-                       (f"**hybrid, chosen** ({_fmt_cfg(chosen['fusion'])})", chosen["fusion"])]:
-        ranks, ms = callerset.ask(tenants, test_q, retrieval.split_config(**cfg), model=MODEL_KEY)
-        systems.append((label, ranks, ms))
     columns = [*styles, "paraphrase (all)", "all", "MRR@10"]
-    base = callerset.scores(test_q, systems[0][1], styles)
-    rows = []
-    for label, ranks, ms in systems:
-        s = callerset.scores(test_q, ranks, styles)
-        rows.append([label, *[s[c] for c in columns], ms])
-    final = callerset.scores(test_q, systems[-1][1], styles)
-    rows.append(["difference, chosen − baseline", *[f"{final[c] - base[c]:+.3f}" for c in columns], ""])
+    plain = {**chosen["fusion"], "lexical_coverage_power": 0.0}
+
+    def table(questions: list[dict[str, Any]]) -> tuple[list[list[Any]], dict[str, Any], dict[str, Any], list[Any]]:
+        systems: list[tuple[str, list[int | None], float]] = []
+        with common.timed("baseline"):
+            systems.append(("hand-built baseline (LangChain 1000/150 + MiniLM, dense cosine)",
+                            callerset.baseline(cs, questions), float("nan")))
+        for label, cfg in [("vector only", {"lexical": False}), ("lexical only (BM25)", {"vector": False}),
+                           (f"hybrid, plain RRF (the p3 fusion: {_fmt_cfg(plain)})", plain),
+                           (f"**hybrid, chosen** ({_fmt_cfg(chosen['fusion'])})", chosen["fusion"])]:
+            ranks, ms = callerset.ask(tenants, questions, retrieval.split_config(**cfg), model=MODEL_KEY)
+            systems.append((label, ranks, ms))
+        base = callerset.scores(questions, systems[0][1], styles)
+        final = callerset.scores(questions, systems[-1][1], styles)
+        rows = [[label, *[callerset.scores(questions, ranks, styles)[c] for c in columns], ms]
+                for label, ranks, ms in systems]
+        rows.append(["difference, chosen − baseline", *[f"{final[c] - base[c]:+.3f}" for c in columns], ""])
+        misses = [[q["id"] for q, r in zip(questions, system[1], strict=True) if r is None or r > 3]
+                  for system in (systems[-1], systems[0])]
+        return rows, final, base, misses
+
+    rows, final, base, (misses, base_misses) = table(test_q)
     split = "test half" if len(test_q) < len(cs.questions) else "all questions"
     counts = ", ".join(f"{s} {sum(1 for q in test_q if q['style'] == s)}" for s in styles)
-    misses = [q["id"] for q, r in zip(test_q, systems[-1][1], strict=True) if r is None or r > 3]
-    base_misses = [q["id"] for q, r in zip(test_q, systems[0][1], strict=True) if r is None or r > 3]
+    headers = ["system", *[f"hit@3 {c}" if c != "MRR@10" else c for c in columns], "ms/query"]
     report += [
         f"## {cs.name}: hit@3 on the {split}",
         "",
@@ -482,11 +468,17 @@ def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] 
         f"document's last are 800–1,200 characters (shortest {lengths['inner_min']}).",
         f"Index variant: {chosen['variant'][0]}.",
         "",
-        common.md_table(["system", *[f"hit@3 {c}" if c != "MRR@10" else c for c in columns], "ms/query"], rows),
+        common.md_table(headers, rows),
         "",
         f"Missed in the top 3 by the chosen hybrid: {misses}; by the baseline: {base_misses}.",
         "",
     ]
+    tune_final: dict[str, Any] | None = None
+    tune_base: dict[str, Any] | None = None
+    if split == "test half":
+        tune_rows, tune_final, tune_base, _ = table(tune_q)
+        report += [f"### {cs.name}: the same systems on the tune half ({len(tune_q)} questions, tuned on)", "",
+                   common.md_table(headers, tune_rows), ""]
     if variant_rows:
         report += [
             "### Choosing on the tune half",
@@ -509,7 +501,8 @@ def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] 
         cost = callerset.cross_encoder_cost_ms(tenants, test_q, retrieval.split_config(**chosen["fusion"]),
                                                model=MODEL_KEY)
         report += options_section(cost)
-    return {"chosen": chosen, "final": final, "baseline": base}
+    return {"chosen": chosen, "final": final, "baseline": base, "tune_final": tune_final, "tune_baseline": tune_base,
+            "n": len(test_q), "n_tune": len(tune_q), "styles": styles}
 
 
 def options_section(cost: dict[str, float]) -> list[str]:
@@ -541,38 +534,82 @@ def options_section(cost: dict[str, float]) -> list[str]:
     ]
 
 
+def summary(caller: dict[str, Any] | None, legacy: dict[str, Any] | None, sci: dict[str, Any] | None) -> list[str]:
+    """One table with every figure issue #9 asks for, the baseline next to the project."""
+    rows: list[list[Any]] = []
+
+    def add(label: str, n: int, final: dict[str, Any], base: dict[str, Any]) -> None:
+        for style in ["keyword", "paraphrase (all)", "all"]:
+            if style in final and final[style] == final[style]:  # skip NaN (a style the set lacks)
+                rows.append([label, style, base[style], final[style], f"{final[style] - base[style]:+.3f}"])
+        rows[-1][0] = f"{label} ({n} questions)"
+
+    if caller:
+        add("caller set, **test half**", caller["n"], caller["final"], caller["baseline"])
+        if caller["tune_final"]:
+            add("caller set, tune half (tuned on)", caller["n_tune"], caller["tune_final"], caller["tune_baseline"])
+    if legacy:
+        add("old dev set (caller_devset.json)", legacy["n"], legacy["final"], legacy["baseline"])
+    if sci:
+        prod = sci["**hybrid, production default**"]
+        rows.append(["SciFact test (nDCG@10)", "", sci["vector"], prod["test"], f"{prod['test'] - sci['vector']:+.3f}"])
+    from knowledge import retrieval
+
+    chosen = caller["chosen"]["fusion"] if caller else {}
+    same = all(getattr(retrieval.DEFAULT_CONFIG, k) == v for k, v in chosen.items())
+    return [
+        "## Summary (one run)",
+        "",
+        "hit@3 (answer string in the top 3 chunks of the question's tenant); SciFact nDCG@10. Baseline: "
+        "LangChain `RecursiveCharacterTextSplitter(1000, 150)` + all-MiniLM-L6-v2, dense cosine (on SciFact: "
+        "the same model, one vector per abstract). Project: hybrid search, "
+        + (f"fusion chosen on the caller tune half ({_fmt_cfg(chosen)}), "
+           f"{'the production default' if same else 'NOT the production default'}." if chosen else "production default."),
+        "",
+        common.md_table(["set", "style", "baseline", "project", "difference"], rows),
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-scifact", action="store_true")
     parser.add_argument("--skip-devset", action="store_true")
     parser.add_argument("--no-tune", action="store_true", help="evaluate the current defaults only")
+    parser.add_argument("--comparisons", action="store_true",
+                        help="also Postgres ts_rank and pg_textsearch on SciFact (not used by the product)")
     args = parser.parse_args()
     common.setup()
     import callerset
 
     started = time.perf_counter()
-    report = ["# Retrieval quality", "", f"Generated by `benchmarks/bench_quality.py` on {time.strftime('%Y-%m-%d %H:%M')}.", ""]
+    report: list[str] = []
     chosen: dict[str, Any] | None = None
+    caller = legacy_out = sci = None
     if not args.skip_devset:
         new = callerset.load_callers()
         legacy = callerset.load_legacy()
         if new is not None:
             print("Caller set (benchmarks/callers)", flush=True)
-            chosen = callers(report, new, choose=True)["chosen"]
-        else:
-            print("Caller dev set (tuning on it: benchmarks/callers is missing)", flush=True)
+            caller = callers(report, new, choose=not args.no_tune,
+                             chosen=None if not args.no_tune else {"variant": INDEX_VARIANTS[0], "fusion": current_fusion()})
+            chosen = caller["chosen"]
         print("Caller dev set (caller_devset.json)", flush=True)
         if chosen is None:
-            chosen = callers(report, legacy, choose=True)["chosen"]
+            legacy_out = callers(report, legacy, choose=True)
+            chosen = legacy_out["chosen"]
         else:
-            callers(report, legacy, choose=False, chosen=chosen)
+            legacy_out = callers(report, legacy, choose=False, chosen=chosen)
     if not args.skip_scifact:
         print("SciFact", flush=True)
         extra = {"chosen on the caller tune half": chosen["fusion"]} if chosen else {}
-        results = scifact(report, tune=not args.no_tune, extra=extra)
-        print(json.dumps({k: v for k, v in results.items() if k != "tuned"}, indent=1, default=str))
+        sci = scifact(report, tune=not args.no_tune, comparisons=args.comparisons, extra=extra)
+        print(json.dumps(sci, indent=1, default=str))
+    head = ["# Retrieval quality", "", f"Generated by `benchmarks/bench_quality.py` on {time.strftime('%Y-%m-%d %H:%M')}.", ""]
+    report = head + summary(caller, legacy_out, sci) + report
     report.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
     path = common.write_result("quality.md", "\n".join(report) + "\n")
+    print("\n".join(summary(caller, legacy_out, sci)))
     print(f"wrote {path}")
 
 
