@@ -49,17 +49,17 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def rrf(vector: list[str], lexical: list[tuple[str, float]], *, k: float, w_lex: float, power: float, cands: int,
-        top: int = 10) -> list[str]:
+def rrf(vector: list[str], lexical: list[tuple[str, float]], *, k: float, w_lex: float, power: float, full: float,
+        cands: int, top: int = 10) -> list[str]:
     """The production fusion (``hybrid.fuse``) offline: weighted RRF, a lexical row's weight
-    times its term coverage ** ``power``; ties broken by the legs' ranks."""
+    times min(1, coverage / ``full``) ** ``power``; ties broken by the legs' ranks."""
     scores: dict[str, float] = {}
     ranks: dict[str, list[int]] = {}
     for rank, doc in enumerate(vector[:cands], start=1):
         scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
         ranks.setdefault(doc, [10**6, 10**6])[0] = rank
     for rank, (doc, cov) in enumerate(lexical[:cands], start=1):
-        weight = w_lex * min(1.0, max(0.0, cov)) ** power if (power and vector) else w_lex
+        weight = w_lex * min(1.0, max(0.0, cov) / full) ** power if (power and vector) else w_lex
         scores[doc] = scores.get(doc, 0.0) + weight / (k + rank)
         ranks.setdefault(doc, [10**6, 10**6])[1] = rank
     return sorted(scores, key=lambda d: (-scores[d], *ranks[d]))[:top]
@@ -157,7 +157,9 @@ def hybrid_via_sql(tenant: Any, qids: list[str], texts: dict[str, str], qvecs: A
 
 
 SCIFACT_FUSION_KEYS = ("bm25_k1", "bm25_b", "title_weight", "rrf_k", "lexical_weight", "lexical_coverage_power",
-                       "candidates")
+                       "lexical_full_coverage", "candidates")
+# (lexical_full_coverage, lexical_coverage_power) tried; power 0 is plain RRF.
+COVERAGE_SHAPES = [(1.0, 0.0), (0.75, 1.0), (1.0, 1.0), (0.5, 2.0), (1.0, 2.0)]
 
 
 def scifact(report: list[str], *, tune: bool, comparisons: bool,
@@ -193,13 +195,14 @@ def scifact(report: list[str], *, tune: bool, comparisons: bool,
     def offline(vec: dict[str, list[str]], lex: dict[str, list[tuple[str, float]]], cfg: dict[str, Any],
                 qids: list[str]) -> dict[str, list[str]]:
         return {q: rrf(vec[q], lex[q], k=cfg["rrf_k"], w_lex=cfg["lexical_weight"],
-                       power=cfg["lexical_coverage_power"], cands=cfg["candidates"]) for q in qids}
+                       power=cfg["lexical_coverage_power"], full=cfg["lexical_full_coverage"],
+                       cands=cfg["candidates"]) for q in qids}
 
     fusion_rows = []
-    grid = itertools.product(lexical_train, [5.0, 10.0, 20.0, 60.0], [0.75, 1.0, 1.5], [0.0, 1.0, 2.0, 3.0], [40, 100])
-    for bm, k, wl, power, c in (grid if tune else []):
+    grid = itertools.product(lexical_train, [5.0, 10.0, 20.0, 60.0], [0.75, 1.0, 1.5], COVERAGE_SHAPES, [40, 100])
+    for bm, k, wl, (full, power), c in (grid if tune else []):
         cfg = {"bm25_k1": bm[0], "bm25_b": bm[1], "title_weight": bm[2], "rrf_k": k, "lexical_weight": wl,
-               "lexical_coverage_power": power, "candidates": c}
+               "lexical_coverage_power": power, "lexical_full_coverage": full, "candidates": c}
         fusion_rows.append([cfg, score(offline(vector_train, lexical_train[bm], cfg, train_ids), train)])
     best = max(fusion_rows, key=lambda r: r[1])[0] if fusion_rows else default
     plain = {**default, "lexical_coverage_power": 0.0}
@@ -210,7 +213,7 @@ def scifact(report: list[str], *, tune: bool, comparisons: bool,
     lexical_test, lex_ms = lexical_lists(tenant, test_ids, texts, default)
     results: dict[str, Any] = {"vector": score(vector_test, test),
                                "lexical": score({q: [n for n, _ in v] for q, v in lexical_test.items()}, test)}
-    systems = [("hybrid, plain RRF (coverage power 0: the p3 fusion)", plain),
+    systems = [("hybrid, plain RRF (the p3 fusion)", plain),
                ("hybrid, SciFact-train optimum", best),
                ("**hybrid, production default**", default),
                *[(f"hybrid, {label}", {**default, **cfg}) for label, cfg in (extra or {}).items()]]
@@ -253,8 +256,13 @@ def scifact(report: list[str], *, tune: bool, comparisons: bool,
 
 def _fmt_sci(cfg: dict[str, Any]) -> str:
     return (f"BM25 k1={cfg['bm25_k1']:g} b={cfg['bm25_b']:g} title weight {cfg['title_weight']:g}, RRF "
-            f"k={cfg['rrf_k']:g}, w_lex={cfg['lexical_weight']:g}, coverage power "
-            f"{cfg['lexical_coverage_power']:g}, {cfg['candidates']} per leg")
+            f"k={cfg['rrf_k']:g}, w_lex={cfg['lexical_weight']:g}, {_fmt_cov(cfg)}, {cfg['candidates']} per leg")
+
+
+def _fmt_cov(cfg: dict[str, Any]) -> str:
+    if not cfg["lexical_coverage_power"]:
+        return "plain RRF"
+    return f"lexical vote × min(1, coverage/{cfg['lexical_full_coverage']:g})^{cfg['lexical_coverage_power']:g}"
 
 
 def pg_textsearch_baseline(qids: list[str], texts: dict[str, str], qrels: dict[str, dict[str, int]]) -> list[list[Any]]:
@@ -331,7 +339,8 @@ INDEX_VARIANTS = [
     ("embedded title + text (+ heading when cut inside a section); A = heading", True, "heading", False, 256),
     ("as the 1st, model input up to 512 tokens instead of 256", True, "title+heading", False, 512),
 ]
-FUSION_KEYS = ("rrf_k", "vector_weight", "lexical_weight", "title_weight", "lexical_coverage_power", "candidates")
+FUSION_KEYS = ("rrf_k", "vector_weight", "lexical_weight", "title_weight", "lexical_coverage_power",
+               "lexical_full_coverage", "candidates")
 
 
 def current_fusion() -> dict[str, Any]:
@@ -342,10 +351,11 @@ def current_fusion() -> dict[str, Any]:
 
 def fusion_grid() -> list[dict[str, Any]]:
     grid = []
-    for k, (wv, wl), tw, power in itertools.product([5.0, 10.0, 20.0, 60.0], [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0)],
-                                                    [1.0, 2.0], [0.0, 1.0, 2.0, 3.0]):
+    for k, (wv, wl), tw, (full, power) in itertools.product([5.0, 10.0, 20.0, 60.0],
+                                                            [(1.0, 1.0), (1.5, 1.0), (2.0, 1.0)], [1.0, 2.0],
+                                                            COVERAGE_SHAPES):
         grid.append({"rrf_k": k, "vector_weight": wv, "lexical_weight": wl, "title_weight": tw,
-                     "lexical_coverage_power": power, "candidates": 40})
+                     "lexical_coverage_power": power, "lexical_full_coverage": full, "candidates": 40})
     return grid
 
 
@@ -364,7 +374,7 @@ def _gains(s: dict[str, float], landed: dict[str, float], n: int) -> bool:
 
 def _fmt_cfg(cfg: dict[str, Any]) -> str:
     return (f"RRF k={cfg['rrf_k']:g}, w_vec={cfg['vector_weight']:g}, w_lex={cfg['lexical_weight']:g}, "
-            f"coverage power {cfg['lexical_coverage_power']:g}, title/heading weight {cfg['title_weight']:g}, "
+            f"{_fmt_cov(cfg)}, title/heading weight {cfg['title_weight']:g}, "
             f"{cfg['candidates']} per leg")
 
 

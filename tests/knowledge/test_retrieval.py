@@ -750,8 +750,8 @@ def test_a_chunk_sharing_one_word_with_the_question_does_not_outvote_the_vectors
     assert [row[0] for row in fused] == [1, 2, 3]
     plain = hybrid.fuse(_VECTOR_ROWS, lexical, top_k=3, config=retrieval.with_config(lexical_coverage_power=0.0))
     assert [row[0] for row in plain] == [1, 3, 2]
-    # One holding every term keeps its full vote; a lexical-only search is not reordered.
-    full = hybrid.fuse(_VECTOR_ROWS, [(3, 1, 4.0, 1.0)], top_k=3, config=retrieval.DEFAULT_CONFIG)
+    # One holding most of the query keeps its full vote; a lexical-only search is not reordered.
+    full = hybrid.fuse(_VECTOR_ROWS, [(3, 1, 4.0, 0.8)], top_k=3, config=retrieval.DEFAULT_CONFIG)
     assert [row[0] for row in full] == [1, 3, 2]
     alone = hybrid.fuse([], [(3, 1, 4.0, 0.1), (4, 2, 3.0, 1.0)], top_k=2, config=retrieval.DEFAULT_CONFIG)
     assert [row[0] for row in alone] == [3, 4]
