@@ -493,6 +493,7 @@ def main() -> None:
     np_rng = np.random.default_rng(7)
     rng = random.Random(7)
     started = time.perf_counter()
+    load_at_start = os.getloadavg()
     ensure_target()
     postgres, pgvector = server_versions()
     report = [
@@ -539,7 +540,9 @@ def main() -> None:
     ] + report[header_len:] + [
         "### Audit row, in-process (a row with 5 chunks of ~1 KB and a 2.4 KB policy)", "",
         common.md_table(["step", "p50 ms", "p95 ms"], audit), "",
-        f"Total benchmark time: {time.perf_counter() - started:.0f} s.",
+        f"Total benchmark time: {time.perf_counter() - started:.0f} s. Load average (1/5/15 min) at the "
+        f"start: {' / '.join(f'{x:.1f}' for x in load_at_start)}; at the end: "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores; other work shares them).",
     ]
     print(common.md_table(["table chunks", "tenant", "computed p50", "computed p95", "cached p50", "cached p95"], summary))
     print(common.md_table(["step", "p50 ms", "p95 ms"], audit))

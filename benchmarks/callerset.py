@@ -306,3 +306,122 @@ def cross_encoder_cost_ms(tenants: dict[str, Any], questions: Sequence[dict[str,
     times.sort()
     return {"p50": times[len(times) // 2], "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
             "pairs": float(candidates)}
+
+
+# --- levers measured offline on the tune half ------------------------------------------------
+
+
+def _sub_pieces(text: str, title: str, size: int) -> list[str]:
+    """A chunk cut into pieces of up to ``size`` characters by the chunker's own rules
+    (paragraph, then sentence, then word); ``size`` 0: its paragraphs. Title in front, as
+    the chunk's own embedded text has it."""
+    from knowledge import chunking, extraction
+
+    if size:
+        pieces = [piece for _, piece in chunking._split_stream(text, size, 0, size // 2)]
+    else:
+        pieces = [p for p in text.split("\n\n") if p.strip()]
+    title = extraction.one_line(title)
+    return [f"{title}\n{p}" if title else p for p in pieces]
+
+
+def _offline_rrf(vector: list[int], lexical: list[tuple[int, float]], *, power: float, full: float = 0.75,
+                 w_lex: float = 1.0, k: float = 10.0) -> list[int]:
+    scores: dict[int, float] = {}
+    ranks: dict[int, list[int]] = {}
+    for rank, cid in enumerate(vector[:40], start=1):
+        scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+        ranks.setdefault(cid, [10**6, 10**6])[0] = rank
+    for rank, (cid, cov) in enumerate(lexical[:40], start=1):
+        scores[cid] = scores.get(cid, 0.0) + w_lex * (min(1.0, cov / full) ** power if power else 1.0) / (k + rank)
+        ranks.setdefault(cid, [10**6, 10**6])[1] = rank
+    return sorted(scores, key=lambda c: (-scores[c], *ranks[c]))[:10]
+
+
+def levers(tenants: dict[str, Any], questions: Sequence[dict[str, Any]], styles: Sequence[str]) -> list[list[Any]]:
+    """hit@3 of retrieval levers on ``questions`` (the tune half), computed offline: the
+    vector leg in numpy over the stored chunks' texts (embedded as ingestion embeds them),
+    the lexical leg from the production statement (with each row's term coverage), fused as
+    ``hybrid.fuse`` does (k=10, 40 per leg). Rows: label, vector-leg hit@3, hybrid
+    paraphrase, hybrid all."""
+    import numpy as np
+    from django.db import connection
+
+    from knowledge import chunking, models, querytext, retrieval
+
+    chunks: dict[str, tuple[list[int], Any, list[tuple[str, str]]]] = {}
+    texts: dict[int, str] = {}
+    for slug, tenant in tenants.items():
+        rows = list(models.Chunk.objects.filter(tenant=tenant, kind="knowledge").order_by("id")
+                    .values_list("id", "chunk_index", "text", "heading", "page", "metadata"))
+        ctx = [chunking.contextualize(chunking.ChunkDraft(index=i, text=t, heading=h, page=p), (m or {}).get("title", ""))
+               for _, i, t, h, p, m in rows]
+        chunks[slug] = ([r[0] for r in rows], common.embed_cached(f"{slug}-ctx256", ctx),
+                        [(r[2], (r[5] or {}).get("title", "")) for r in rows])
+        texts.update({r[0]: r[2] for r in rows})
+    statement = retrieval.lexical_leg_sql(retrieval.DEFAULT_CONFIG)
+    normalised = [querytext.normalize(q["query"]) for q in questions]
+    lexical: list[list[tuple[int, float]]] = []
+    with connection.cursor() as cur:
+        for q, text in zip(questions, normalised, strict=True):
+            tenant = tenants[q["tenant"]].pk
+            lex = retrieval.lexical_text(text)
+            cur.execute(statement, {"tenant": tenant, "user": None, "lex": lex, "n": 40,
+                                    "ndocs": len(chunks[q["tenant"]][0])})
+            lexical.append([(r[0], float(r[3] or 0.0)) for r in cur.fetchall()] if lex else [])
+            cur.execute("SELECT count(*) FROM unnest(to_tsvector('english', %s))", [lex])
+            q["_lexemes"] = cur.fetchone()[0]
+
+    def subs(size: int) -> dict[str, tuple[Any, Any]]:
+        out = {}
+        for slug, (_, _, stored) in chunks.items():
+            owner, pieces = [], []
+            for j, (text, title) in enumerate(stored):
+                parts = _sub_pieces(text, title, size)
+                pieces += parts
+                owner += [j] * len(parts)
+            out[slug] = (np.asarray(owner), common.embed_cached(f"{slug}-sub{size}", pieces))
+        return out
+
+    def vector(query_texts: list[str], sub: dict[str, tuple[Any, Any]] | None = None) -> list[list[int]]:
+        out = []
+        for q, text in zip(questions, query_texts, strict=True):
+            ids, matrix, _ = chunks[q["tenant"]]
+            qv = np.asarray(query_vector(text), dtype=np.float32)
+            sims = matrix @ qv
+            if sub is not None:  # max-sim: a chunk scores as its best piece (or itself)
+                owner, pieces = sub[q["tenant"]]
+                best = np.full(len(ids), -1.0, dtype=np.float32)
+                np.maximum.at(best, owner, pieces @ qv)
+                sims = np.maximum(sims, best)
+            out.append([ids[i] for i in np.argsort(-sims, kind="stable")[:40]])
+        return out
+
+    def row(label: str, vec: list[list[int]], fused: list[list[int]]) -> list[Any]:
+        def hit3(lists: list[list[int]]) -> dict[str, float]:
+            return scores(questions, [first_hit([texts[c] for c in ids], q["expect"])
+                                      for q, ids in zip(questions, lists, strict=True)], styles)
+        v, h = hit3(vec), hit3(fused)
+        return [label, v["all"], h["paraphrase (all)"], h["all"], h["MRR@10"]]
+
+    shapes = {"plain RRF": (1.0, 0.0), "coverage-weighted vote (production)": (0.75, 1.0),
+              "vote × coverage²": (1.0, 2.0)}
+    base = vector(normalised)
+    rows = []
+    for name, (full, power) in shapes.items():
+        rows.append(row(f"chunk vectors, {name}", base, [_offline_rrf(v, lx, power=power, full=full)
+                                                         for v, lx in zip(base, lexical, strict=True)]))
+    raw = vector([q["query"] for q in questions])
+    rows.append(row("(b) caller's raw words embedded (normaliser off for the vector leg), production vote", raw,
+                    [_offline_rrf(v, lx, power=1.0) for v, lx in zip(raw, lexical, strict=True)]))
+    for short in (3, 4):
+        rows.append(row(f"(c) w_lex 1 for ≤ {short} query lexemes, else 0.5 (plain RRF)", base,
+                        [_offline_rrf(v, lx, power=0.0, w_lex=1.0 if q["_lexemes"] <= short else 0.5)
+                         for v, lx, q in zip(base, lexical, questions, strict=True)]))
+    for size in (0, 300, 400):
+        sub = vector(normalised, subs(size))
+        piece = "paragraphs" if size == 0 else f"pieces ≤ {size} chars"
+        for name, (full, power) in shapes.items():
+            rows.append(row(f"(a) section vectors, max-sim over {piece}, {name}", sub,
+                            [_offline_rrf(v, lx, power=power, full=full) for v, lx in zip(sub, lexical, strict=True)]))
+    return rows

@@ -27,6 +27,14 @@ class SearchConfig:
     rrf_k: float = 10.0
     vector_weight: float = 1.0
     lexical_weight: float = 1.0
+    # A lexical candidate's vote is lexical_weight × min(1, coverage / lexical_full_coverage)
+    # ** lexical_coverage_power, coverage being the IDF-weighted share of the query's terms
+    # the chunk holds (0..1). A chunk that shares one common word with a paraphrased question
+    # then no longer outvotes the vector leg; one holding most of the query keeps its full
+    # weight. Only when both legs ran. Power 0 = plain RRF. Chosen on the caller tune half
+    # and SciFact train together (benchmarks/results/quality.md).
+    lexical_coverage_power: float = 1.0
+    lexical_full_coverage: float = 0.75
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
     title_weight: float = 2.0  # a title/heading occurrence counts this many times

@@ -19,7 +19,10 @@ their fusion.
   caller says almost never matches (dev set hit@3 0.20–0.33 vs 0.89). ``ts_rank`` has no
   IDF and scores far lower on SciFact (benchmarks/results/quality.md).
 * **Fusion.** Weighted RRF ``Σ w_leg / (k + rank_leg)`` over 40 candidates per leg, k = 10,
-  equal weights: chosen on SciFact *train* and the caller dev set together. ``score`` is
+  equal weights: chosen on SciFact *train* and the caller dev set together. A lexical
+  row's weight is scaled by its term coverage (the IDF-weighted share of the query's terms it
+  holds; full weight from 3/4 up), so a chunk sharing one word with a paraphrased question
+  does not outvote the vector leg (caller tune half and SciFact train, benchmarks/results/quality.md). ``score`` is
   the sum divided by its maximum (rank 1 in every leg that ran), so it lies in 0..1 and
   only orders; ``relevance`` (``relevance.py``) is the absolute measure.
 
@@ -168,14 +171,19 @@ Fused = tuple[int, float, int | None, int | None, float | None, float | None, fl
 def fuse(vec_rows: list[Any], lex_rows: list[Any], *, top_k: int, config: SearchConfig) -> list[Fused]:
     """Weighted RRF ``Σ w_leg / (k + rank_leg)``: the best ``top_k`` as (id, rrf, vector
     rank, lexical rank, distance, BM25, term coverage), best first; ties go to the better
-    vector rank, then the better lexical rank."""
+    vector rank, then the better lexical rank. With both legs, a lexical row's weight is
+    ``lexical_weight × min(1, coverage / lexical_full_coverage) ** lexical_coverage_power``
+    (see ``SearchConfig``)."""
     k, wv, wl = float(config.rrf_k), float(config.vector_weight), float(config.lexical_weight)
+    power = float(config.lexical_coverage_power) if vec_rows else 0.0
+    full = max(1e-6, float(config.lexical_full_coverage))
     fused: dict[int, list[Any]] = {}  # id -> [rrf, vrank, lrank, dist, lscore, cov]
     for chunk_id, rank, dist in vec_rows:
         fused[chunk_id] = [wv / (k + rank), rank, None, dist, None, None]
     for chunk_id, rank, score, cov in lex_rows:
         entry = fused.setdefault(chunk_id, [0.0, None, None, None, None, None])
-        entry[0] += wl / (k + rank)
+        weight = wl * min(1.0, max(0.0, float(cov or 0.0)) / full) ** power if power else wl
+        entry[0] += weight / (k + rank)
         entry[2], entry[4], entry[5] = rank, score, cov
     ranked = sorted(
         fused.items(), key=lambda item: (-item[1][0], item[1][1] or 1_000_000, item[1][2] or 1_000_000)

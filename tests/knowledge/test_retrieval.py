@@ -736,3 +736,22 @@ def test_a_failed_audit_write_fails_the_call_and_is_counted(retrieval_on: Any, b
     assert recording.failure_stats()["write_failures"] == before + 1
     assert retrieval.retrieve(tenant=brightsmile, query="parking").audit_id is not None  # the transaction is usable
 
+
+
+# --- fusion: a lexical vote counts by how much of the question the chunk holds --------------
+
+# (id, rank, distance) and (id, rank, BM25, term coverage) rows as the legs return them.
+_VECTOR_ROWS = [(1, 1, 0.20), (2, 2, 0.25)]
+
+
+def test_a_chunk_sharing_one_word_with_the_question_does_not_outvote_the_vectors_second_choice() -> None:
+    lexical = [(3, 1, 4.0, 0.2)]  # holds a fifth of the query's IDF mass
+    fused = hybrid.fuse(_VECTOR_ROWS, lexical, top_k=3, config=retrieval.DEFAULT_CONFIG)
+    assert [row[0] for row in fused] == [1, 2, 3]
+    plain = hybrid.fuse(_VECTOR_ROWS, lexical, top_k=3, config=retrieval.with_config(lexical_coverage_power=0.0))
+    assert [row[0] for row in plain] == [1, 3, 2]
+    # One holding most of the query keeps its full vote; a lexical-only search is not reordered.
+    full = hybrid.fuse(_VECTOR_ROWS, [(3, 1, 4.0, 0.8)], top_k=3, config=retrieval.DEFAULT_CONFIG)
+    assert [row[0] for row in full] == [1, 3, 2]
+    alone = hybrid.fuse([], [(3, 1, 4.0, 0.1), (4, 2, 3.0, 1.0)], top_k=2, config=retrieval.DEFAULT_CONFIG)
+    assert [row[0] for row in alone] == [3, 4]
