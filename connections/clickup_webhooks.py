@@ -85,6 +85,22 @@ def webhook_register(*, connection: models.Connection, team_id: str, client: cli
     return hook.id
 
 
+def secrets_rotate() -> int:
+    """Re-encrypt every stored webhook secret with the newest key of ``KB_TOKEN_KEYS``
+    (``kb_tokens rotate``, with the token rows): the number of rows rewritten."""
+    rotated = 0
+    with transaction.atomic():
+        for row in models.SyncCursor.objects.select_for_update().filter(stream__startswith=WEBHOOK_PREFIX):
+            data = json.loads(row.cursor or "{}")
+            if not data.get("secret"):
+                continue
+            data["secret"] = crypto.rotate(str(data["secret"]).encode("ascii")).decode("ascii")
+            row.cursor = json.dumps(data)
+            row.save(update_fields=["cursor"])
+            rotated += 1
+    return rotated
+
+
 def webhooks_ensure(*, connection: models.Connection) -> None:
     """Best effort, once per workspace of the selected sources: a failure only means the
     changes wait for the next scheduled sync."""

@@ -160,3 +160,28 @@ def test_a_delivery_signed_for_one_tenants_webhook_touches_no_other_tenants_conn
     forged = body.replace(my_hook.encode(), their_hook.encode())
     assert deliver(forged, signature).status_code == 401
     assert queued(theirs) == []
+
+
+def test_kb_tokens_rotate_re_encrypts_webhook_secrets_so_deliveries_verify_after_the_old_key_goes(
+    settings: Any, cu: FakeClickUp, demo: dict[str, str], cu_connection: models.Connection, sync: Sync,
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    from connections import crypto
+
+    old, new = crypto.generate_key(), crypto.generate_key()
+    settings.KB_TOKEN_KEYS = [old]
+    share(cu_connection, "Clinic")
+    hook_id = clickup_webhooks.webhook_register(connection=cu_connection, team_id=demo["team"])
+
+    settings.KB_TOKEN_KEYS = [new, old]
+    out = io.StringIO()
+    call_command("kb_tokens", "rotate", stdout=out)
+    assert "webhook_secrets=1" in out.getvalue()
+
+    settings.KB_TOKEN_KEYS = [new]  # the old key is gone: the stored secret still opens
+    body, signature = cu.signed_delivery(hook_id, event="taskUpdated", task_id=demo["insurance"])
+    assert deliver(body, signature).status_code == 200
+    assert len(queued(cu_connection)) == 1
