@@ -216,10 +216,11 @@ def test_an_admin_manages_the_knowledge_base_in_a_real_browser(
     assert browser.execute_script("return window.kbNoReload;") == "still here"
     assert "q=park" in browser.current_url
 
-    # The tenant switcher moves to the other tenant (support there: no upload form).
+    # The tenant switcher moves to the other tenant (support there: personal uploads only).
     Select(browser.find_element(By.ID, "kb-tenant-select")).select_by_visible_text("Other Co (otherco)")
     _wait(browser, 30).until(ec.text_to_be_present_in_element((By.ID, "kb-current-tenant"), "Other Co"))
-    assert not browser.find_elements(By.ID, "kb-upload-form")
+    assert not browser.find_elements(By.ID, "id_scope")  # no choice of a shared upload
+    assert "Upload personal files" in browser.find_element(By.ID, "kb-upload").text
     assert "parking.md" not in browser.find_element(By.ID, "kb-files-table").text
 
 
