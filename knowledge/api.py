@@ -91,10 +91,16 @@ def download_file(request: HttpRequest, document_id: int) -> HttpResponseBase:
     return selectors.document_download(document=_document(request, document_id))
 
 
-@router.delete("/files/{document_id}", response={204: None}, auth=write_auth)
+@router.delete("/files/{document_id}", response={204: None}, auth=read_auth)
 def delete_file(request: HttpRequest, document_id: int) -> Status:
-    """409 for a snapshot: it is generated (edit the business profile instead)."""
+    """An admin (or a manage key) deletes the tenant's documents; a member their own personal
+    uploads. 409 for a snapshot: it is generated (edit the business profile instead)."""
+    p = auth.principal(request)
     doc = _document(request, document_id)
+    own = (p.user is not None and doc.scope == models.DocScope.PERSONAL and doc.owner_id == p.user.pk
+           and doc.source_kind == models.SourceKind.UPLOAD)
+    if not own and not auth.allows(p, auth.Action.MANAGE_FILES):
+        raise Forbidden("only a tenant admin (or a manage key) may delete documents shared with the tenant")
     snapshot_services.ensure_editable(doc)
     services.document_delete(document=doc)
     return Status(204, None)

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from kbsite.errors import ServiceError
-from kbsite.pages import KbContext, is_htmx, render_page, safe_next, tenant_view
+from kbsite.pages import KbContext, forbidden, is_htmx, render_page, safe_next, tenant_view
 from knowledge import auth, checks, flags, forms, ingestion, models, retrieval, selectors, services
 from knowledge.ingestion import neutralise
 from knowledge.snapshots import services as snapshot_services
@@ -201,10 +201,13 @@ def _report_outcome(request: HttpRequest, name: str, outcome: ingestion.Ingestio
         messages.warning(request, f"{name}: skipped ({outcome.reason}).")
 
 
-@tenant_view(action=auth.Action.MANAGE_FILES, methods=("GET", "HEAD", "POST"))
+@tenant_view(action=auth.Action.UPLOAD_PERSONAL, methods=("GET", "HEAD", "POST"))
 def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpResponse:
-    """GET asks for confirmation (like the admin's delete page); POST deletes."""
+    """GET asks for confirmation (like the admin's delete page); POST deletes. Admins delete
+    the tenant's documents; everyone deletes their own personal ones."""
     doc = selectors.document_get(tenant=kb.tenant, user=request.user, document_id=pk)
+    if not (kb.can_manage or is_own_personal(doc, request.user)):
+        return forbidden(request, kb, "Only a tenant admin may delete documents shared with the tenant.")
     if doc.source_kind == models.SourceKind.SNAPSHOT:
         try:
             snapshot_services.ensure_editable(doc)
@@ -218,6 +221,12 @@ def document_delete(request: HttpRequest, kb: KbContext, pk: int) -> HttpRespons
         return redirect("kb:files")
     return render_page(request, kb, "kb/document_delete.html", {"title": "Delete KB file", "doc": doc},
                        section="files")
+
+
+def is_own_personal(doc: models.Document, user: Any) -> bool:
+    """A personal upload of the user's own (a connection's documents follow their source)."""
+    return (doc.scope == models.DocScope.PERSONAL and doc.source_kind == models.SourceKind.UPLOAD
+            and doc.owner_id is not None and doc.owner_id == user.pk)
 
 
 @tenant_view(action=auth.Action.READ_FILES)

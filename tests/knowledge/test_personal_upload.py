@@ -108,3 +108,42 @@ def test_support_staff_upload_personal_files_only(support_client: Client, suppor
     assert not models.Document.objects.exists()
     assert _page_upload(support_client, scope="personal").status_code == 302
     assert models.Document.objects.get().owner_id == support_member.pk
+
+
+def test_a_member_deletes_their_own_personal_file_but_nothing_shared(
+    member_client: Client, admin_client: Client, member: Any, tenant: models.Tenant
+) -> None:
+    _page_upload(member_client, scope="personal")
+    mine = models.Document.objects.get()
+    _page_upload(admin_client)
+    shared = models.Document.objects.exclude(pk=mine.pk).get()
+    page = member_client.get(reverse("kb:files")).content.decode()
+    assert reverse("kb:document_delete", args=[mine.pk]) in page
+    assert reverse("kb:document_delete", args=[shared.pk]) not in page
+
+    assert member_client.post(reverse("kb:document_delete", args=[shared.pk])).status_code == 403
+    assert member_client.post(reverse("kb:document_delete", args=[mine.pk])).status_code == 302
+    assert list(models.Document.objects.values_list("pk", flat=True)) == [shared.pk]
+
+
+def test_nobody_deletes_another_members_personal_file(
+    member_client: Client, admin_client: Client, make_user: Callable[..., Any], tenant: models.Tenant,
+    login: Callable[..., Client],
+) -> None:
+    _page_upload(member_client, scope="personal")
+    mine = models.Document.objects.get()
+    other = login(make_user("otto", tenant=tenant, role="member"))
+    for client in (other, admin_client):  # an admin does not see members' personal files either
+        assert client.post(reverse("kb:document_delete", args=[mine.pk])).status_code == 404
+    assert models.Document.objects.filter(pk=mine.pk).exists()
+
+
+def test_over_the_api_a_member_deletes_only_their_own_personal_upload(
+    member_client: Client, admin_client: Client
+) -> None:
+    mine = _post(member_client, scope="personal").json()["id"]
+    shared = _post(admin_client, scope="tenant", name="shared.txt", data=b"Shared parking facts.").json()["id"]
+    assert member_client.delete(f"{URL}/{shared}").status_code == 403
+    assert admin_client.delete(f"{URL}/{mine}").status_code == 404  # not even visible to an admin
+    assert member_client.delete(f"{URL}/{mine}").status_code == 204
+    assert list(models.Document.objects.values_list("pk", flat=True)) == [shared]
