@@ -26,19 +26,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import pickle
 import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from connections.sandbox import google_control
-from connections.sandbox import server as ms_server
 from connections.sandbox.google_store import FOLDER, NATIVE, GoogleStore
+from connections.sandbox.local import LocalServer
 from connections.sandbox.server import RecordedRequest
 
 _Answer = tuple[int, dict[str, str], bytes]
@@ -62,7 +60,7 @@ def _oauth_error(status: int, error: str, description: str) -> _Answer:
 
 
 @dataclass
-class FakeGoogle:
+class FakeGoogle(LocalServer):
     client_id: str = "fake-google-client.apps.googleusercontent.example"
     client_secret: str = "fake-google-secret"  # noqa: S105 - a test fixture
     access_token_lifetime: int = 3599
@@ -73,11 +71,12 @@ class FakeGoogle:
     record_requests: bool = True
     state_path: Path | None = None
 
+    thread_name = "fake-google"
+
     def __post_init__(self) -> None:
         self.store = GoogleStore()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._local_init()
         self._codes: dict[str, dict[str, str]] = {}
         self._access: set[str] = set()
         self._refresh: set[str] = set()
@@ -91,35 +90,15 @@ class FakeGoogle:
         self._dirty = False
         self.restored = self._load()
 
-    # --- persistence (the sandbox) ---------------------------------------------------------
+    # --- persistence (the sandbox; LocalServer._load/save) ----------------------------------
 
-    def _load(self) -> bool:
-        if self.state_path is None or not self.state_path.exists():
-            return False
-        try:
-            state = pickle.loads(self.state_path.read_bytes())  # noqa: S301 - our own file under KB_DATA_DIR
-        except Exception:  # a state from an older version: start afresh
-            return False
+    def _state(self) -> dict[str, Any]:
+        return {"store": self.store, "refresh": self._refresh, "access": self._access}
+
+    def _restore(self, state: dict[str, Any]) -> None:
         self.store, self._refresh, self._access = state["store"], state["refresh"], state["access"]
-        return True
-
-    def save(self) -> None:
-        if self.state_path is None:
-            return
-        with self._lock:
-            data = pickle.dumps({"store": self.store, "refresh": self._refresh, "access": self._access})
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(0o600)
-        tmp.replace(self.state_path)
 
     # --- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "FakeGoogle is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def auth_url(self) -> str:
@@ -149,34 +128,6 @@ class FakeGoogle:
             "KB_GOOGLE_REVOKE_URL": self.revoke_url, "KB_GOOGLE_DRIVE_URL": self.drive_url,
             "KB_GOOGLE_GMAIL_URL": self.gmail_url,
         }
-
-    def start(self) -> FakeGoogle:
-        fake = self
-
-        class Handler(ms_server._Handler):
-            owner = fake  # type: ignore[assignment]
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-google", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeGoogle:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # --- scripting -------------------------------------------------------------------------
 

@@ -30,17 +30,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import pickle
 import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from connections.sandbox import control
+from connections.sandbox.local import Handler, LocalServer
 from connections.sandbox.store import GraphStore
 
 _Answer = tuple[int, dict[str, str], bytes]
@@ -84,7 +83,7 @@ def _oauth_error(status: int, error: str, description: str) -> _Answer:
 
 
 @dataclass
-class FakeMicrosoft:
+class FakeMicrosoft(LocalServer):
     client_id: str = "fake-ms-client"
     client_secret: str = "fake-ms-secret"  # noqa: S105 - a test fixture
     tenant_segment: str = "common"
@@ -101,11 +100,12 @@ class FakeMicrosoft:
     # The sandbox of `make run` keeps its account and grants here across restarts.
     state_path: Path | None = None
 
+    thread_name = "fake-msgraph"
+
     def __post_init__(self) -> None:
         self.store = GraphStore()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._local_init()
         self._codes: dict[str, dict[str, str]] = {}
         self._access: set[str] = set()
         self._refresh: set[str] = set()
@@ -119,36 +119,15 @@ class FakeMicrosoft:
         self._dirty = False
         self.restored = self._load()
 
-    # --- persistence (the sandbox) ---------------------------------------------------------
+    # --- persistence (the sandbox; LocalServer._load/save) ----------------------------------
 
-    def _load(self) -> bool:
-        if self.state_path is None or not self.state_path.exists():
-            return False
-        try:
-            # Our own file under KB_DATA_DIR, written by save(); never data from elsewhere.
-            state = pickle.loads(self.state_path.read_bytes())  # noqa: S301
-        except Exception:  # a state from an older version: start afresh
-            return False
+    def _state(self) -> dict[str, Any]:
+        return {"store": self.store, "refresh": self._refresh, "access": self._access}
+
+    def _restore(self, state: dict[str, Any]) -> None:
         self.store, self._refresh, self._access = state["store"], state["refresh"], state["access"]
-        return True
-
-    def save(self) -> None:
-        if self.state_path is None:
-            return
-        with self._lock:
-            data = pickle.dumps({"store": self.store, "refresh": self._refresh, "access": self._access})
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(0o600)
-        tmp.replace(self.state_path)
 
     # --- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "FakeMicrosoft is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def authority(self) -> str:
@@ -157,35 +136,6 @@ class FakeMicrosoft:
     @property
     def graph_url(self) -> str:
         return f"{self.base_url}/v1.0"
-
-    def start(self) -> FakeMicrosoft:
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-msgraph", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeMicrosoft:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # --- scripting -------------------------------------------------------------------------
 
@@ -532,28 +482,5 @@ class FakeMicrosoft:
             return answer
 
 
-class _Handler(BaseHTTPRequestHandler):
-    owner: FakeMicrosoft
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        if self.path.startswith("/_sandbox/") and self.client_address[0] not in ("127.0.0.1", "::1"):
-            status, out_headers, payload = 403, {"Content-Type": "text/plain"}, b"local only"
-        else:
-            status, out_headers, payload = self.owner.handle(self.command, self.path, headers, body)
-        self.send_response(status)
-        for name, value in out_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = _serve  # noqa: N815 - http.server naming
-    do_POST = _serve  # noqa: N815
-    do_DELETE = _serve  # noqa: N815
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
-        pass
+# The request handler every local provider server uses (kept here under its old name).
+_Handler = Handler
