@@ -167,7 +167,7 @@ def start_google() -> serve_hooks.Started | None:
     banner = [
         f"Sandbox Google account: {fake.store.user['emailAddress']} at {fake.base_url} "
         f"({'restored' if fake.restored else 'new demo business'})",
-        f"  change it with `manage.py kb_sandbox --url {fake.base_url} list|add|edit|delete`",
+        "  change it with `manage.py kb_sandbox --provider google list|add|edit|delete`",
     ]
 
     def stop() -> None:
@@ -179,6 +179,10 @@ def start_google() -> serve_hooks.Started | None:
 
 
 # --- ClickUp -------------------------------------------------------------------------------------
+
+
+def clickup_url_file() -> Path:
+    return state_dir() / "clickup-url"
 
 
 def clickup_wanted() -> bool:
@@ -203,6 +207,7 @@ def start_clickup() -> serve_hooks.Started | None:
         seed_demo(fake.store)
         fake.save()
     _start_server(fake, port_name="clickup-port", offset=2)
+    clickup_url_file().write_text(fake.base_url)
     env = {
         "KB_SANDBOX_PROVIDERS": "1",
         "KB_CLICKUP_CLIENT_ID": fake.client_id,
@@ -214,11 +219,12 @@ def start_clickup() -> serve_hooks.Started | None:
     banner = [
         f"Sandbox ClickUp account: {fake.store.user['email']} at {fake.base_url} "
         f"({'restored' if fake.restored else 'new demo business'})",
-        f"  change it with `manage.py kb_sandbox list|add|edit|delete --url {fake.base_url}`",
+        "  change it with `manage.py kb_sandbox --provider clickup list|add|edit|delete`",
     ]
 
     def stop() -> None:
         fake.save()
         fake.stop()
+        clickup_url_file().unlink(missing_ok=True)
 
     return serve_hooks.Started(env=env, banner=banner, stop=stop)

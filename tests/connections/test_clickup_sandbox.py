@@ -81,3 +81,17 @@ def test_no_clickup_sandbox_beside_a_real_clickup_client_id(settings: Any, tmp_p
     settings.KB_DATA_DIR = tmp_path
     settings.KB_CLICKUP_CLIENT_ID = "a-real-app"
     assert serve.start_clickup() is None
+
+
+def test_kb_sandbox_finds_each_running_sandbox_by_provider(settings: Any, tmp_path: Any) -> None:
+    """``kb_sandbox --provider`` reads the URL the running sandbox wrote (no --url needed)."""
+    from connections.sandbox.clickup_store import seed_demo
+
+    settings.KB_DATA_DIR = str(tmp_path)
+    serve.state_dir().mkdir(parents=True)
+    with FakeClickUp() as fake:
+        seed_demo(fake.store)
+        serve.clickup_url_file().write_text(fake.base_url)
+        out = io.StringIO()
+        call_command("kb_sandbox", "list", provider="clickup", stdout=out)
+    assert "task" in out.getvalue() and " items" in out.getvalue()

@@ -21,27 +21,31 @@ from connections.sandbox import serve
 
 
 class Command(BaseCommand):
-    help = "List, add, edit or delete items of the running sandbox Microsoft account."
+    help = "List, add, edit or delete items of a running sandbox account (Microsoft, Google or ClickUp)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["list", "add", "edit", "delete"])
         parser.add_argument("item_id", nargs="?", default="", help="the item (edit, delete): see `list`")
-        parser.add_argument("--kind", choices=["file", "mail", "thread"], default="file", help="add: what to add")
+        parser.add_argument("--provider", choices=["microsoft", "google", "clickup"], default="microsoft",
+                            help="which sandbox account (default: Microsoft)")
+        parser.add_argument("--kind", choices=["file", "doc", "mail", "thread", "task", "comment"], default="file",
+                            help="add: what to add (doc: Google; task, comment: ClickUp; thread: Teams)")
         parser.add_argument("--name", default=None, help="a file's name or a mail's subject")
         parser.add_argument("--text", default=None, help="a file's content, a mail's or a message's body")
         parser.add_argument("--parent", default="", help="add: folder, mail folder or channel (id or name)")
         parser.add_argument("--url", default="", help="the sandbox's base URL (default: the running one)")
 
-    def _base_url(self, given: str) -> str:
-        url = given or os.environ.get("KB_SANDBOX_URL", "")
-        if not url and serve.url_file().exists():
-            url = serve.url_file().read_text().strip()
+    def _base_url(self, given: str, provider: str) -> str:
+        url = given or (os.environ.get("KB_SANDBOX_URL", "") if provider == "microsoft" else "")
+        where = {"microsoft": serve.url_file, "google": serve.google_url_file, "clickup": serve.clickup_url_file}[provider]()
+        if not url and where.exists():
+            url = where.read_text().strip()
         if not url:
             raise CommandError("no sandbox is running: start `make run` (without KB_MS_CLIENT_ID)")
         return url.rstrip("/")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        base = f"{self._base_url(opts['url'])}/_sandbox/items"
+        base = f"{self._base_url(opts['url'], opts['provider'])}/_sandbox/items"
         action, item_id = opts["action"], opts["item_id"]
         if action in ("edit", "delete") and not item_id:
             raise CommandError(f"{action} needs an item id (see `kb_sandbox list`)")
@@ -54,7 +58,7 @@ class Command(BaseCommand):
             if action == "list":
                 response = httpx.get(base, timeout=10)
             elif action == "add":
-                key = {"file": "parent", "mail": "folder", "thread": "channel"}[opts["kind"]]
+                key = {"mail": "folder", "thread": "channel"}.get(opts["kind"], "parent")
                 if opts["kind"] == "mail":
                     body["subject"] = body.pop("name", "")
                 elif opts["kind"] == "file" and not body.get("name"):
