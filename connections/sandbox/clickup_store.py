@@ -267,13 +267,13 @@ def seed_demo(store: ClickUpStore) -> dict[str, str]:
         assignees=[marco],
     )
     store.attachment_add(order, "dentasupply-price-list.md", (
-        "# DentaSupply price list 2026\n\n"
-        "| Item | Price |\n|---|---|\n"
-        "| Nitrile gloves, box of 100 | 7.90 EUR |\n"
-        "| Surgical masks, box of 50 | 5.40 EUR |\n"
-        "| Fluoride varnish, tube | 18.50 EUR |\n\n"
-        "Orders over 250 EUR ship free; delivery takes two working days.\n"
-    ).encode())
+        b"# DentaSupply price list 2026\n\n"
+        b"| Item | Price |\n|---|---|\n"
+        b"| Nitrile gloves, box of 100 | 7.90 EUR |\n"
+        b"| Surgical masks, box of 50 | 5.40 EUR |\n"
+        b"| Fluoride varnish, tube | 18.50 EUR |\n\n"
+        b"Orders over 250 EUR ship free; delivery takes two working days.\n"
+    ))
     store.task_add(
         supplies, "Check fluoride varnish stock", "Count the varnish tubes in the store room before the order; "
         "we keep at least 12.", parent=order, assignees=[lena],
