@@ -12,7 +12,8 @@ connector uses), for tests and the sandbox. Usage::
 
 Every API answer carries ``X-RateLimit-Limit/Remaining/Reset`` (a fixed window); going
 over answers 429. Task attachments (``store.attachment_add``) are served without a token
-at ``/attachments/{id}/{title}``, as ClickUp's CDN serves them. ``break_item`` makes the next read of a task's comments answer 500.
+at ``http://localhost:PORT/attachments/{id}/{title}`` (another host than the API's
+127.0.0.1), as ClickUp's CDN serves them. ``break_item`` makes the next read of a task's comments answer 500.
 Webhooks created through the API are kept (``webhooks``) with their secrets, and
 ``signed_delivery`` builds a delivery as ClickUp signs it. The ``/_sandbox/items`` control
 endpoints (loopback only) list, add, edit and delete tasks and comments (``kb_sandbox``);
@@ -242,14 +243,15 @@ class FakeClickUp:
         }
 
     def _attachment_json(self, attachment: dict[str, Any]) -> dict[str, Any]:
-        # ClickUp's urls point at its attachment CDN (signed, public): here the same server
-        # under /attachments, answering without a token.
+        # ClickUp's urls point at its attachment CDN (signed, public, another host): here
+        # the same server, named "localhost" (the API is 127.0.0.1), answering without a token.
+        cdn = self.base_url.replace("127.0.0.1", "localhost")
         return {
             "id": attachment["id"], "date": attachment["date"], "title": attachment["title"], "type": 1,
             "source": 1, "version": 0, "extension": attachment["extension"], "thumbnail_small": None,
             "thumbnail_large": None, "is_folder": None, "mimetype": "", "hidden": False,
             "size": len(attachment["data"]),
-            "url": f"{self.base_url}/attachments/{quote(attachment['id'], safe='')}/"
+            "url": f"{cdn}/attachments/{quote(attachment['id'], safe='')}/"
                    f"{quote(attachment['title'], safe='')}",
         }
 
