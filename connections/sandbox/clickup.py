@@ -60,6 +60,8 @@ class FakeClickUp:
     record_requests: bool = True
     state_path: Path | None = None
     page_size: int = PAGE_SIZE
+    # False: the task listing leaves ``attachments`` out (only ``GET /task/{id}`` has them).
+    list_attachments: bool = True
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -293,7 +295,11 @@ class FakeClickUp:
         found.sort(key=key, reverse=one.get("reverse") == "true")
         page = int(one.get("page") or 0)
         chunk = found[page * self.page_size:(page + 1) * self.page_size]
-        return _json(200, {"tasks": [self._task_json(t) for t in chunk],
+        listed = [self._task_json(t) for t in chunk]
+        if not self.list_attachments:
+            for item in listed:
+                item.pop("attachments")
+        return _json(200, {"tasks": listed,
                            "last_page": (page + 1) * self.page_size >= len(found)})
 
     def _comments(self, task_id: str, query: dict[str, str]) -> _Answer:

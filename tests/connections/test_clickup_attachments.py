@@ -181,3 +181,16 @@ def test_an_attachment_url_the_store_refuses_is_that_items_failure_not_a_revoked
             pytest.raises(errors.ProviderError) as caught:
         api.attachment_content(gone, max_bytes=10_000)
     assert not isinstance(caught.value, errors.AuthRefused | errors.AccessDenied)
+
+
+def test_a_listing_without_attachments_has_them_read_from_the_changed_task_itself(
+    cu: FakeClickUp, demo: dict[str, str], cu_connection: models.Connection, sync: Sync
+) -> None:
+    cu.list_attachments = False
+    share(cu_connection, "Supplies")
+
+    run = sync(cu_connection, "backfill")
+
+    assert run.status == "succeeded" and run.counts["failed"] == 0, run.item_errors
+    assert named(cu_connection, PRICE_LIST) is not None
+    assert [r for r in cu.requests if r.path == f"/api/v2/task/{demo['order']}"]  # read for its attachments
