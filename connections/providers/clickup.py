@@ -9,6 +9,9 @@ and a token source). Typed results; listings are generators of pages.
 * Comments: ``/task/{id}/comment`` answers the newest 25; older ones are paged with
   ``start`` (the oldest comment's date) and ``start_id`` (its id). Threaded replies come from
   ``/comment/{id}/reply``.
+* Attachments: listed on the task (``attachments[]``: id, title, url, size, extension); their
+  bytes are read by url, size-checked before and during the download, with the token only
+  when the url is on the API's own host (never to ClickUp's attachment CDN).
 
 ClickUp issues no refresh token and its tokens do not expire: a 401 means the grant was
 revoked (the app removed from the workspace, the user gone) → ``AuthRefused`` at once.
@@ -27,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -84,9 +87,14 @@ class TaskList:
 
 @dataclass(frozen=True)
 class Attachment:
+    """A file attached to a task. ``url``: where its bytes are (ClickUp's attachment CDN,
+    signed, public); ``size`` in bytes (0: not said); ``extension`` without the dot."""
+
     id: str
     title: str
     url: str
+    size: int = 0
+    extension: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,7 +113,8 @@ class Task:
     description: str = ""  # markdown when ClickUp gives it, else the plain text
     archived: bool = False
     url: str = ""
-    attachments: tuple[Attachment, ...] = ()
+    # None: the answer did not carry the list (read the task itself for it).
+    attachments: tuple[Attachment, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,9 +165,9 @@ def _person(value: Any) -> str:
 
 def parse_task(data: dict[str, Any]) -> Task:
     status = data.get("status")
-    attachments = tuple(
-        Attachment(id=_str(a.get("id")), title=_str(a.get("title")), url=_str(a.get("url")))
-        for a in data.get("attachments") or [] if isinstance(a, dict) and a.get("url")
+    raw = data.get("attachments")
+    attachments = None if not isinstance(raw, list) else tuple(
+        parse_attachment(a) for a in raw if isinstance(a, dict) and a.get("id") and a.get("url")
     )
     return Task(
         id=_str(data.get("id")),
@@ -177,6 +186,15 @@ def parse_task(data: dict[str, Any]) -> Task:
         url=_str(data.get("url")),
         attachments=attachments,
     )
+
+
+def parse_attachment(data: dict[str, Any]) -> Attachment:
+    title = _str(data.get("title") or data.get("name"))
+    extension = _str(data.get("extension")).lower().lstrip(".")
+    if not extension and "." in title:
+        extension = title.rsplit(".", 1)[1].lower()
+    return Attachment(id=_str(data.get("id")), title=title, url=_str(data.get("url")), size=_int(data.get("size")),
+                      extension=extension)
 
 
 def parse_comment(data: dict[str, Any]) -> Comment:
@@ -446,6 +464,55 @@ class ClickUpClient:
     def replies(self, comment_id: str) -> list[Comment]:
         data = self.get_json(f"/comment/{quote(comment_id, safe='')}/reply")
         return [parse_comment(c) for c in data.get("comments") or [] if isinstance(c, dict) and c.get("id")]
+
+    # --- attachments -------------------------------------------------------------------------
+
+    def _on_api_host(self, url: str) -> bool:
+        api, there = urlsplit(self.api_url), urlsplit(url)
+        return (api.scheme, api.netloc.lower()) == (there.scheme, there.netloc.lower())
+
+    def attachment_content(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """An attachment's bytes by its url. Over ``max_bytes`` (by the size ClickUp states,
+        before any download, then while reading) → ``ItemTooLarge``. The token goes only to
+        the API's own host: ClickUp's attachment urls are on its CDN, signed and public, and
+        a token sent there would leak to whoever serves that url."""
+        name = attachment.title or attachment.id
+        if attachment.size > max_bytes:
+            raise errors.ItemTooLarge(f"{name} is {attachment.size} bytes (limit {max_bytes})", code="too_large")
+        if not attachment.url.startswith(("https://", "http://")):
+            raise errors.ProviderError(f"{name} has no downloadable url", code="no_url")
+        headers: dict[str, str] = {}
+        on_api = self._on_api_host(attachment.url)
+        if on_api:
+            self._pace()
+            if self._access is None:
+                self._access = self._token(None)
+            headers["Authorization"] = self._access
+        self.request_count += 1
+        try:
+            with self._http.stream("GET", attachment.url, headers=headers) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    if on_api or response.status_code in (429, 503):
+                        raise_for_status(response)
+                    # The CDN's refusal (an expired signature, a removed file) is this
+                    # attachment's alone, never the connection's grant.
+                    raise errors.ProviderError(f"ClickUp's attachment store answered {response.status_code} for {name}",
+                                               status=response.status_code)
+                chunks: list[bytes] = []
+                total = 0
+                for chunk in response.iter_bytes():
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise errors.ItemTooLarge(f"{name} exceeds {max_bytes} bytes", code="too_large")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise errors.ProviderError(f"ClickUp attachment download timed out: {type(exc).__name__}",
+                                       code="timeout") from None
+        except httpx.HTTPError as exc:
+            raise errors.ProviderError(f"ClickUp attachment download failed: {type(exc).__name__}",
+                                       code="network") from None
 
     # --- webhooks ----------------------------------------------------------------------------
 

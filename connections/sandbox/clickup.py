@@ -11,7 +11,9 @@ connector uses), for tests and the sandbox. Usage::
         cu.revoke()                                   # every token answers 401 OAUTH_019
 
 Every API answer carries ``X-RateLimit-Limit/Remaining/Reset`` (a fixed window); going
-over answers 429. ``break_item`` makes the next read of a task's comments answer 500.
+over answers 429. Task attachments (``store.attachment_add``) are served without a token
+at ``http://localhost:PORT/attachments/{id}/{title}`` (another host than the API's
+127.0.0.1), as ClickUp's CDN serves them. ``break_item`` makes the next read of a task's comments answer 500.
 Webhooks created through the API are kept (``webhooks``) with their secrets, and
 ``signed_delivery`` builds a delivery as ClickUp signs it. The ``/_sandbox/items`` control
 endpoints (loopback only) list, add, edit and delete tasks and comments (``kb_sandbox``);
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from connections.sandbox.clickup_store import ClickUpStore, Comment, Task
 from connections.sandbox.server import RecordedRequest, _Handler
@@ -58,6 +60,8 @@ class FakeClickUp:
     record_requests: bool = True
     state_path: Path | None = None
     page_size: int = PAGE_SIZE
+    # False: the task listing leaves ``attachments`` out (only ``GET /task/{id}`` has them).
+    list_attachments: bool = True
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -236,8 +240,29 @@ class FakeClickUp:
             "creator": store.user, "assignees": [store.members[a] for a in task.assignees if a in store.members],
             "parent": task.parent, "list": {"id": lst["id"], "name": lst["name"]},
             "folder": {"id": folder["id"], "name": folder["name"]}, "space": {"id": lst["space_id"]},
-            "url": f"https://app.clickup.com/t/{task.id}", "attachments": task.attachments,
+            "url": f"https://app.clickup.com/t/{task.id}",
+            "attachments": [self._attachment_json(a) for a in task.attachments],
         }
+
+    def _attachment_json(self, attachment: dict[str, Any]) -> dict[str, Any]:
+        # ClickUp's urls point at its attachment CDN (signed, public, another host): here
+        # the same server, named "localhost" (the API is 127.0.0.1), answering without a token.
+        cdn = self.base_url.replace("127.0.0.1", "localhost")
+        return {
+            "id": attachment["id"], "date": attachment["date"], "title": attachment["title"], "type": 1,
+            "source": 1, "version": 0, "extension": attachment["extension"], "thumbnail_small": None,
+            "thumbnail_large": None, "is_folder": None, "mimetype": "", "hidden": False,
+            "size": len(attachment["data"]),
+            "url": f"{cdn}/attachments/{quote(attachment['id'], safe='')}/"
+                   f"{quote(attachment['title'], safe='')}",
+        }
+
+    def _attachment_bytes(self, path: str) -> _Answer:
+        parts = path.strip("/").split("/")
+        attachment = self.store.attachment(parts[1]) if len(parts) >= 2 else None
+        if attachment is None:
+            return 403, {"Content-Type": "application/xml"}, b"<Error><Code>AccessDenied</Code></Error>"
+        return 200, {"Content-Type": "application/octet-stream"}, attachment["data"]
 
     def _comment_json(self, comment: Comment, *, replies: int = 0) -> dict[str, Any]:
         user = self.store.members.get(comment.user_id, {"id": comment.user_id, "username": None})
@@ -270,7 +295,11 @@ class FakeClickUp:
         found.sort(key=key, reverse=one.get("reverse") == "true")
         page = int(one.get("page") or 0)
         chunk = found[page * self.page_size:(page + 1) * self.page_size]
-        return _json(200, {"tasks": [self._task_json(t) for t in chunk],
+        listed = [self._task_json(t) for t in chunk]
+        if not self.list_attachments:
+            for item in listed:
+                item.pop("attachments")
+        return _json(200, {"tasks": listed,
                            "last_page": (page + 1) * self.page_size >= len(found)})
 
     def _comments(self, task_id: str, query: dict[str, str]) -> _Answer:
@@ -370,6 +399,8 @@ class FakeClickUp:
             from connections.sandbox import clickup_control
 
             answer, self._dirty = clickup_control.handle(self.store, method, path, body)
+        elif path.startswith("/attachments/") and method == "GET":
+            answer = self._attachment_bytes(path)
         elif path.startswith("/api/v2/"):
             answer = self._authorized_api(method, path[len("/api/v2"):], query, headers, body)
         else:

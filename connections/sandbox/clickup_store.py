@@ -7,6 +7,7 @@ at least the wall clock), so ``date_updated_gt`` listings see exactly what chang
 comment or reply bumps its task's ``date_updated`` (``comments_bump_task``; off, a
 comment is seen only by a full listing, a webhook or the comment id in the revision).
 A deleted task is gone (404); an archived one is left out of listings but still readable.
+Attachments (``attachment_add``) keep their bytes here; the server serves them at their url.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class Task:
     archived: bool = False
     deleted: bool = False
     closed: bool = False
-    attachments: list[dict[str, str]] = field(default_factory=list)
+    # {"id", "title", "extension", "date", "data": bytes}; served at FakeClickUp's attachment url
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +147,29 @@ class ClickUpStore:
         task.archived = True
         task.date_updated = self.tick()
 
+    def attachment_add(self, task_id: str, title: str, data: bytes) -> str:
+        """Attach a file to a task (its ``date_updated`` moves, as ClickUp's does)."""
+        aid = f"{self._next():04x}-{int(time.time()):x}.{title.rsplit('.', 1)[-1] if '.' in title else 'bin'}"
+        task = self.tasks[task_id]
+        task.date_updated = self.tick()
+        task.attachments.append({"id": aid, "title": title, "extension": title.rsplit(".", 1)[1].lower() if "." in title
+                                 else "", "date": str(task.date_updated), "data": data})
+        return aid
+
+    def attachment_delete(self, task_id: str, attachment_id: str) -> None:
+        task = self.tasks[task_id]
+        task.attachments = [a for a in task.attachments if a["id"] != attachment_id]
+        task.date_updated = self.tick()
+
+    def attachment(self, attachment_id: str) -> dict[str, Any] | None:
+        """A live task's attachment (a deleted task's files are gone with it)."""
+        for task in self.tasks.values():
+            if not task.deleted:
+                for attachment in task.attachments:
+                    if attachment["id"] == attachment_id:
+                        return attachment
+        return None
+
     def live_task(self, task_id: str) -> Task | None:
         task = self.tasks.get(task_id)
         return None if task is None or task.deleted else task
@@ -196,7 +221,8 @@ FRONT_DESK_QUESTIONS = [
 def seed_demo(store: ClickUpStore) -> dict[str, str]:
     """Bright Smile Dental's ClickUp: a "Clinic" space with a "Front desk" folder ("Patient
     requests", "Supplies") and a folderless "Team notes" list. One task carries 30 comments
-    (more than ClickUp's page of 25), one has a subtask, one comment has threaded replies.
+    (more than ClickUp's page of 25), one has a subtask and an attached price list, one comment
+    has threaded replies.
     Returns the ids a walk-through names."""
     marco = store.member_add("Marco Silva", "marco@brightsmile.example")
     lena = store.member_add("Lena Novak", "lena@brightsmile.example")
@@ -240,6 +266,14 @@ def seed_demo(store: ClickUpStore) -> dict[str, str]:
         "Order gloves, masks and fluoride varnish from DentaSupply on the first Monday of the month.",
         assignees=[marco],
     )
+    store.attachment_add(order, "dentasupply-price-list.md", (
+        b"# DentaSupply price list 2026\n\n"
+        b"| Item | Price |\n|---|---|\n"
+        b"| Nitrile gloves, box of 100 | 7.90 EUR |\n"
+        b"| Surgical masks, box of 50 | 5.40 EUR |\n"
+        b"| Fluoride varnish, tube | 18.50 EUR |\n\n"
+        b"Orders over 250 EUR ship free; delivery takes two working days.\n"
+    ))
     store.task_add(
         supplies, "Check fluoride varnish stock", "Count the varnish tubes in the store room before the order; "
         "we keep at least 12.", parent=order, assignees=[lena],

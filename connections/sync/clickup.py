@@ -21,17 +21,25 @@
   otherwise re-read with its comments. It shortens the delay; it never replaces the sweep.
   Tasks whose read failed (recorded on the run) are re-read the same way at the next delta.
 
-TODO: attachments into the file pipeline (the engine has no child documents yet).
+* Attachments (DESIGN §9): a task's files become its child documents through the file
+  pipeline (``Content.children``; identity = task id + attachment id, revision = the
+  attachment id, since ClickUp never changes an uploaded file's bytes), removed with the
+  task; one taken off the task leaves. The attachment ids are part of the task's revision.
+  Files whose extension is not a document type (images, media, archives) are skipped
+  before any download; one over the upload limit is that item's failure, not the run's.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+from django.conf import settings
 
 from connections import models
 from connections.providers import clickup, errors
@@ -47,6 +55,8 @@ WATERMARK_MARGIN_MS = 120_000
 # The presence sweep runs on every delta run (each scheduled run): the engine also keeps
 # it at least daily.
 PRESENCE_EVERY = timedelta(0)
+# Attachments taken into the file pipeline, by extension ("": none said; the bytes decide).
+DOCUMENT_EXTENSIONS = frozenset({"", "txt", "text", "md", "markdown", "csv", "pdf", "docx", "html", "htm"})
 
 
 def _now_ms() -> int:
@@ -166,7 +176,7 @@ class ClickUpAdapter:
             return Upsert(external_id=task.id, source_kind=KIND, revision=f"{task.date_updated}:?",
                           title=task.name, url=task.url, parent_id=task.list_id,
                           fetch=functools.partial(_failed, memo, task.id, failure))
-        revision = f"{task.date_updated}:{newest[0].id if newest else '-'}"
+        revision = f"{task.date_updated}:{newest[0].id if newest else '-'}{_attachments_revision(task)}"
         return Upsert(
             external_id=task.id, source_kind=KIND, revision=revision, title=task.name or "(untitled task)",
             url=task.url, parent_id=task.list_id, fetch=functools.partial(self._content, task, newest, memo),
@@ -191,11 +201,31 @@ class ClickUpAdapter:
         try:
             comments = self.client.comments(task.id, first=newest)
             threads = [(c, self.client.replies(c.id) if c.reply_count else []) for c in reversed(comments)]
+            children = tuple(self._attachments(task))
         except (errors.Throttled, errors.AuthRefused):
             raise
         except errors.ProviderError as exc:
             _failed(memo, task.id, exc)
-        return Content(text=render_task(task, threads, parent_name=self._parent_name(task)))
+        return Content(text=render_task(task, threads, parent_name=self._parent_name(task)),
+                       children=children)
+
+    def _attachments(self, task: clickup.Task) -> Iterator[Upsert]:
+        attachments = task.attachments
+        if attachments is None:  # the listing did not carry them: the task's own read does
+            attachments = self.client.task(task.id).attachments or ()
+        limit = settings.KB_MAX_UPLOAD_MB * 1024 * 1024
+        for attachment in attachments:
+            if attachment.extension not in DOCUMENT_EXTENSIONS:
+                continue
+            yield Upsert(
+                external_id=attachment_external_id(task.id, attachment.id), source_kind=KIND,
+                revision=f"clickup-attachment:{attachment.id}", title=attachment.title or "attachment",
+                url=task.url, fetch=functools.partial(self._attachment_content, attachment, limit),
+            )
+
+    def _attachment_content(self, attachment: clickup.Attachment, limit: int) -> Content:
+        return Content(data=self.client.attachment_content(attachment, max_bytes=limit),
+                       filename=attachment.title or f"attachment.{attachment.extension or 'txt'}")
 
     def _parent_name(self, task: clickup.Task) -> str:
         """A subtask's parent's name: from the listings of this run, else read once."""
@@ -207,6 +237,20 @@ class ClickUpAdapter:
             except errors.ItemGone:
                 self._names[task.parent] = ""
         return self._names[task.parent]
+
+
+def attachment_external_id(task_id: str, attachment_id: str) -> str:
+    """A child document's identity: its task's id and the attachment's id."""
+    return f"{task_id}/attachment/{attachment_id}"
+
+
+def _attachments_revision(task: clickup.Task) -> str:
+    """The attachment ids' part of a task's revision ("" without attachments, so a task
+    without any keeps the revision it had before attachments were synced)."""
+    if not task.attachments:
+        return ""
+    ids = ",".join(sorted(a.id for a in task.attachments))
+    return ":a" + hashlib.sha256(ids.encode()).hexdigest()[:16]
 
 
 def _failed(memo: dict[str, Any], task_id: str, exc: Exception) -> Content:
