@@ -26,18 +26,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import pickle
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from connections.sandbox.clickup_store import ClickUpStore, Comment, Task
-from connections.sandbox.server import RecordedRequest, _Handler
+from connections.sandbox.local import LocalServer
+from connections.sandbox.server import RecordedRequest
 
 _Answer = tuple[int, dict[str, str], bytes]
 PAGE_SIZE = 100
@@ -53,7 +52,7 @@ def _err(status: int, ecode: str, message: str, headers: dict[str, str] | None =
 
 
 @dataclass
-class FakeClickUp:
+class FakeClickUp(LocalServer):
     client_id: str = "fake-clickup-client"
     client_secret: str = "fake-clickup-secret"  # noqa: S105 - a test fixture
     port: int = 0
@@ -64,11 +63,12 @@ class FakeClickUp:
     list_attachments: bool = True
     requests: list[RecordedRequest] = field(default_factory=list)
 
+    thread_name = "fake-clickup"
+
     def __post_init__(self) -> None:
         self.store = ClickUpStore()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._local_init()
         self._codes: set[str] = set()
         self._access: set[str] = set()
         self._throttles: list[str] = []
@@ -83,36 +83,15 @@ class FakeClickUp:
         self._dirty = False
         self.restored = self._load()
 
-    # --- persistence (the sandbox) -----------------------------------------------------------
+    # --- persistence (the sandbox; LocalServer._load/save) ------------------------------------
 
-    def _load(self) -> bool:
-        if self.state_path is None or not self.state_path.exists():
-            return False
-        try:
-            # Our own file under KB_DATA_DIR, written by save(); never data from elsewhere.
-            state = pickle.loads(self.state_path.read_bytes())  # noqa: S301
-            self.store, self._access, self.webhooks = state["store"], state["access"], state["webhooks"]
-        except Exception:  # a state from an older version: start afresh
-            return False
-        return True
+    def _state(self) -> dict[str, Any]:
+        return {"store": self.store, "access": self._access, "webhooks": self.webhooks}
 
-    def save(self) -> None:
-        if self.state_path is None:
-            return
-        with self._lock:
-            data = pickle.dumps({"store": self.store, "access": self._access, "webhooks": self.webhooks})
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(0o600)
-        tmp.replace(self.state_path)
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.store, self._access, self.webhooks = state["store"], state["access"], state["webhooks"]
 
     # --- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "FakeClickUp is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def auth_url(self) -> str:
@@ -121,35 +100,6 @@ class FakeClickUp:
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/api/v2"
-
-    def start(self) -> FakeClickUp:
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake  # type: ignore[assignment]
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-clickup", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeClickUp:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # --- scripting ---------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from connections.sandbox import control
-from connections.sandbox.local import Handler, LocalServer
+from connections.sandbox.local import LocalServer
 from connections.sandbox.store import GraphStore
 
 _Answer = tuple[int, dict[str, str], bytes]
@@ -480,7 +480,3 @@ class FakeMicrosoft(LocalServer):
                 answer = _graph_error(405, "notSupported", "Method not supported")
             record.status = answer[0]
             return answer
-
-
-# The request handler every local provider server uses (kept here under its old name).
-_Handler = Handler
