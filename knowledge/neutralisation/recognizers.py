@@ -83,34 +83,19 @@ class ValidatedIbanRecognizer(IbanRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None,
                 regex_flags: int | None = None) -> list[RecognizerResult]:
-        # Presidio's pattern only matches from a country code and check digits ("DE89"), so
-        # it runs only over the stretches starting at one, each long enough for the longest
-        # match plus the characters its look-behind and look-ahead read.
-        results: list[RecognizerResult] = []
-        for start, end in _iban_windows(text):
-            for result in super().analyze(text[start:end], entities, nlp_artifacts):  # flags unused
-                result.start += start
-                result.end += start
-                result.score = SCORES[IBAN]
-                results.append(result)
+        # Presidio's pattern only matches from a country code and check digits ("DE89"): no
+        # such pair, no call. (Running it only over the stretches after each pair is slower:
+        # the pattern scans a whole text faster than Presidio's per-call set-up runs.)
+        if _IBAN_START.search(text) is None:
+            return []
+        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts)  # flags unused
+        for result in results:
+            result.score = SCORES[IBAN]
         return results
 
 
-# What Presidio's IBAN pattern (in IbanRecognizer.PATTERNS, case-sensitive) must start with,
-# and how far a match can reach from there: 4 + up to 8 groups of [ -]?[A-Z0-9]{4} + [ -]?1-3.
+# What Presidio's IBAN pattern (IbanRecognizer.PATTERNS, case-sensitive) must start with.
 _IBAN_START = re.compile(r"[A-Z]{2}[0-9]{2}")
-_IBAN_MAX = 4 + 8 * 5 + 4
-
-
-def _iban_windows(text: str) -> list[tuple[int, int]]:
-    windows: list[tuple[int, int]] = []
-    for match in _IBAN_START.finditer(text):
-        start, end = max(0, match.start() - 1), min(len(text), match.start() + _IBAN_MAX + 1)
-        if windows and start <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], end)
-        else:
-            windows.append((start, end))
-    return windows
 
 
 class SpanRecognizer(EntityRecognizer):
