@@ -126,23 +126,30 @@ def has_context(text: str, start: int, keywords: tuple[str, ...]) -> bool:
     return _context_pattern(keywords).search(window) is not None
 
 
-# Where an id can start: one cheap pass each, then every rule of the group is tried
-# anchored at that position (instead of nine passes over the whole text).
-_DIGIT_LED = re.compile(r"(?<![\w\-/.])\d(?=[\d \-.]{4})")
-_LETTER_LED = re.compile(r"(?<!\w)[A-Za-z](?=[A-Za-z]{0,5}[ \-]?\d)")
+# Where an id can start: one pass per group finds the positions where an id could start and
+# at least one rule of the group matches (most digit runs are times, prices, order numbers:
+# nothing to try); there the group's rules are tried in order, anchored.
+_DIGIT_LED = r"(?<![\w\-/.])(?=\d[\d \-.]{4})"
+_LETTER_LED = r"(?<!\w)(?=[A-Za-z][A-Za-z]{0,5}[ \-]?\d)"
 _LETTER_RULES = frozenset({"gb_nino", "es_nie", "it_codice_fiscale"})
+assert all(rule.pattern.flags == re.UNICODE for rule in RULES)  # none the combined patterns would lose
+_GROUPS = tuple(
+    (re.compile(starts + "(?=" + "|".join(f"(?:{rule.pattern.pattern})" for rule in rules) + ")"), rules)
+    for starts, rules in (
+        (_DIGIT_LED, tuple(r for r in RULES if r.name not in _LETTER_RULES)),
+        (_LETTER_LED, tuple(r for r in RULES if r.name in _LETTER_RULES)),
+    )
+)
 
 
 def find(text: str) -> list[tuple[int, int, str]]:
     """All validated national ids in ``text`` as (start, end, rule name)."""
     found: list[tuple[int, int, str]] = []
-    for starts, rules in (
-        (_DIGIT_LED, [r for r in RULES if r.name not in _LETTER_RULES]),
-        (_LETTER_LED, [r for r in RULES if r.name in _LETTER_RULES]),
-    ):
-        for start in starts.finditer(text):
+    for candidates, rules in _GROUPS:
+        for candidate in candidates.finditer(text):
+            position = candidate.start()
             for rule in rules:
-                match = rule.pattern.match(text, start.start())
+                match = rule.pattern.match(text, position)
                 if match is None:
                     continue
                 if rule.context and not has_context(text, match.start(), rule.context):

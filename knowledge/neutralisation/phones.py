@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import phonenumbers
 
@@ -96,19 +97,35 @@ def parse(candidate: str, regions: Sequence[str]) -> phonenumbers.PhoneNumber | 
     return None
 
 
-def find(text: str, regions: Sequence[str]) -> list[tuple[int, int, str]]:
-    """All valid phone numbers in ``text`` as (start, end, E.164)."""
+def find(text: str, regions: Sequence[str],
+         outside: Sequence[tuple[int, int, Any, Any]] = ()) -> list[tuple[int, int, str]]:
+    """All valid phone numbers in ``text`` as (start, end, E.164).
+
+    ``outside``: spans (start, end, …) in text order, non-overlapping, that win over any
+    phone number overlapping them (a card's or an IBAN's digit groups); candidates
+    overlapping one are not parsed."""
     found: list[tuple[int, int, str]] = []
+    seen: dict[str, str | None] = {}  # a thread quotes the same numbers again and again
+    blocked = iter(outside)
+    block = next(blocked, None)
     for match in _CANDIDATE.finditer(text):
+        while block is not None and block[1] <= match.start():
+            block = next(blocked, None)
+        if block is not None and block[0] < match.end():
+            continue
         candidate = match.group(0)
         if len(_DIGITS.findall(candidate)) < _MIN_DIGITS or _DATE.fullmatch(candidate):
             continue
         if BARE_NEEDS_CONTEXT and _BARE.fullmatch(candidate) and not _announced(text, match):
             continue
-        number = parse(candidate, regions)
-        if number is not None:
-            found.append((match.start(), match.end(),
-                          phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)))
+        if candidate in seen:
+            e164 = seen[candidate]
+        else:
+            number = parse(candidate, regions)
+            e164 = seen[candidate] = (
+                None if number is None else phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        if e164 is not None:
+            found.append((match.start(), match.end(), e164))
     return found
 
 
