@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from connections.providers import errors
-from connections.providers.http import BearerTransport, TokenSource
+from connections.providers.http import BearerTransport, TokenSource, parse_time
 
 FOLDER = "application/vnd.google-apps.folder"
 NATIVE_PREFIX = "application/vnd.google-apps."
@@ -37,15 +37,6 @@ RATE_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded"})
 FILE_FIELDS = "id,name,mimeType,trashed,version,md5Checksum,size,parents,driveId,webViewLink,modifiedTime"
 PAGE_SIZE = 1000
 ALL_DRIVES = {"supportsAllDrives": "true", "includeItemsFromAllDrives": "true"}
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # --- Drive types --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ and leaves the classification of an error answer to the provider's ``raise_for_s
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, cast
 
 import httpx
@@ -17,6 +18,16 @@ from connections.providers import errors
 # (401) to get a refreshed one.
 TokenSource = Callable[[str | None], str]
 RaiseForStatus = Callable[[httpx.Response], None]
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time as the providers write it (``…Z``), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
 
 Params = dict[str, str] | list[tuple[str, str]] | None
 

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from connections.providers import errors
+from connections.providers.http import parse_time
 
 # The caller's token source: called with None for the current access token, or with a token
 # the provider just refused (401), to get a refreshed one.
@@ -34,15 +35,6 @@ T = TypeVar("T")
 TEAMS_MAX_PAGE = 50  # Graph refuses $top above 50 for channel messages
 # Message ids are immutable ids (they survive a move between folders): say so on every call.
 IMMUTABLE_IDS = {"Prefer": 'IdType="ImmutableId"'}
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
