@@ -17,6 +17,7 @@ in the delta feeds exactly as a change at Microsoft would.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from connections.sandbox.store import GraphStore
@@ -123,8 +124,13 @@ def _delete(store: GraphStore, item_id: str) -> None:
         raise KeyError(item_id)
 
 
-def handle(store: GraphStore, method: str, path: str, body: bytes) -> tuple[Answer, bool]:
-    """Answer one control request; the flag says whether the store changed."""
+def dispatch(
+    method: str, path: str, body: bytes, *, listing: Callable[[], list[dict[str, Any]]],
+    add: Callable[[dict[str, Any]], str], edit: Callable[[str, dict[str, Any]], str | None],
+    delete: Callable[[str], None],
+) -> tuple[Answer, bool]:
+    """One ``/_sandbox/items`` request over a provider's own list/add/edit/delete: the answer,
+    and whether the store changed. A missing item (KeyError) is 404, bad input 400."""
     try:
         data = json.loads(body or b"{}")
     except ValueError:
@@ -134,18 +140,24 @@ def handle(store: GraphStore, method: str, path: str, body: bytes) -> tuple[Answ
     rest = path[len("/_sandbox/items"):].strip("/")
     try:
         if not rest and method == "GET":
-            items = items_list(store)
+            items = listing()
             return _json(200, {"items": items, "count": len(items)}), False
         if not rest and method == "POST":
-            return _json(201, {"id": _add(store, data)}), True
+            return _json(201, {"id": add(data)}), True
         if rest and method == "POST":
-            _edit(store, rest, data)
-            return _json(200, {"id": rest}), True
+            return _json(200, {"id": edit(rest, data) or rest}), True
         if rest and method == "DELETE":
-            _delete(store, rest)
+            delete(rest)
             return _json(200, {"id": rest, "deleted": True}), True
     except KeyError as exc:
         return _error(404, f"no such sandbox item: {exc.args[0]}"), False
     except (ValueError, TypeError) as exc:
         return _error(400, str(exc)), False
     return _error(405, "not supported"), False
+
+
+def handle(store: GraphStore, method: str, path: str, body: bytes) -> tuple[Answer, bool]:
+    """Answer one control request; the flag says whether the store changed."""
+    return dispatch(method, path, body, listing=lambda: items_list(store), add=lambda data: _add(store, data),
+                    edit=lambda item_id, data: _edit(store, item_id, data),
+                    delete=lambda item_id: _delete(store, item_id))

@@ -16,10 +16,9 @@ changes feed and Gmail's history exactly as a change at Google would.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from connections.sandbox.control import Answer, _error, _json
+from connections.sandbox.control import Answer, dispatch
 from connections.sandbox.google_store import GoogleStore
 
 
@@ -99,26 +98,6 @@ def _delete(store: GoogleStore, item_id: str) -> None:
 
 def handle(store: GoogleStore, method: str, path: str, body: bytes) -> tuple[Answer, bool]:
     """Answer one control request; the flag says whether the store changed."""
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        return _error(400, "the body must be JSON"), False
-    if not isinstance(data, dict):
-        return _error(400, "the body must be a JSON object"), False
-    rest = path[len("/_sandbox/items"):].strip("/")
-    try:
-        if not rest and method == "GET":
-            items = items_list(store)
-            return _json(200, {"items": items, "count": len(items)}), False
-        if not rest and method == "POST":
-            return _json(201, {"id": _add(store, data)}), True
-        if rest and method == "POST":
-            return _json(200, {"id": _edit(store, rest, data)}), True
-        if rest and method == "DELETE":
-            _delete(store, rest)
-            return _json(200, {"id": rest, "deleted": True}), True
-    except KeyError as exc:
-        return _error(404, f"no such sandbox item: {exc.args[0]}"), False
-    except (ValueError, TypeError) as exc:
-        return _error(400, str(exc)), False
-    return _error(405, "not supported"), False
+    return dispatch(method, path, body, listing=lambda: items_list(store), add=lambda data: _add(store, data),
+                    edit=lambda item_id, data: _edit(store, item_id, data),
+                    delete=lambda item_id: _delete(store, item_id))
